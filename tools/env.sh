@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Run a command inside the project's virtual environment (.venv in the repo root), creating it or
+# installing what is missing first. Idempotent: a stamp of the inputs skips pip when nothing changed.
+#
+#   tools/env.sh python tools/main_job.py
+#   tools/env.sh python -m pytest tests
+#
+# mmcv 2.1.0 has no wheel for torch 2.14 on PyPI, so it is built from its sdist (30-50 min on 2 cores)
+# and the wheel is kept in $HGNET_CACHE_DIR (default ~/.cache/hgnet_backbones), keyed by torch version
+# and Python, so the next set-up takes seconds. A pre-built wheel found through PIP_FIND_LINKS is used
+# only if its compiled ops load against the installed torch.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+PY_BOOT=${HGNET_PYTHON:-python3.11}
+CACHE_DIR=${HGNET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hgnet_backbones}
+CONSTRAINTS="$ROOT/tools/constraints.txt"
+STAMP="$VENV/.hgnet-setup-stamp"
+EXTRAS=${HGNET_EXTRAS:-tests}
+
+log() { printf '[env.sh] %s\n' "$*" >&2; }
+
+pin() {  # the pinned version of a package in constraints.txt
+    sed -n "s/^$1==\(.*\)$/\1/p" "$CONSTRAINTS"
+}
+
+stamp_value() {
+    cat "$CONSTRAINTS" "$ROOT/setup.cfg" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+    echo "extras=$EXTRAS"
+}
+
+mmcv_ops_load() {
+    "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
+import torch
+from mmcv.ops import nms
+boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
+keep = nms(boxes, torch.tensor([0.9, 0.8]), 0.5)[1]
+assert keep.tolist() == [0]
+PY
+}
+
+build_mmcv_wheel() {  # $1: version, $2: output folder
+    local version=$1 out=$2 work
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' RETURN
+    log "building mmcv $version with its ops from the sdist (30-50 min on 2 cores); the wheel goes to $out"
+    "$VENV/bin/pip" download -q --no-deps --no-binary :all: --no-build-isolation -d "$work" "mmcv==$version"
+    tar -xzf "$work"/mmcv-"$version".tar.gz -C "$work"
+    # torch >= 2.10's headers need C++20; mmcv 2.1.0's setup.py asks for C++17.
+    sed -i 's/-std=c++17/-std=c++20/g' "$work/mmcv-$version/setup.py"
+    (cd "$work/mmcv-$version" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+        "$VENV/bin/pip" wheel -q --no-build-isolation --no-deps -w "$work/dist" .)
+    mkdir -p "$out"
+    local whl
+    whl=$(ls "$work"/dist/mmcv-"$version"-*.whl)
+    cp "$whl" "$out/.tmp-$(basename "$whl")"
+    mv "$out/.tmp-$(basename "$whl")" "$out/$(basename "$whl")"
+}
+
+install_mmcv() {
+    local version torch_version pytag wheels
+    version=$(pin mmcv)
+    torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
+    pytag=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+    wheels="$CACHE_DIR/wheels/mmcv-$version/torch-$torch_version-$pytag-$(uname -m)"
+    if "$VENV/bin/pip" show -q mmcv >/dev/null 2>&1 && mmcv_ops_load; then
+        return
+    fi
+    # --only-binary: never let pip itself try the sdist (it cannot build mmcv's ops in isolation).
+    local pip=("$VENV/bin/pip" install -q -c "$CONSTRAINTS" --only-binary mmcv --find-links "$wheels")
+    if "${pip[@]}" "mmcv==$version" 2>/dev/null && mmcv_ops_load; then
+        log "mmcv $version from a pre-built wheel"
+        return
+    fi
+    "$VENV/bin/pip" uninstall -q -y mmcv >/dev/null 2>&1 || true
+    build_mmcv_wheel "$version" "$wheels"
+    "${pip[@]}" --no-index --no-deps "mmcv==$version"
+    "${pip[@]}" "mmcv==$version"
+    mmcv_ops_load || { log "mmcv's compiled ops do not load after the build"; exit 1; }
+}
+
+setup_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        command -v "$PY_BOOT" >/dev/null || { log "$PY_BOOT not found (set HGNET_PYTHON)"; exit 1; }
+        log "creating $VENV"
+        "$PY_BOOT" -m venv "$VENV"
+    fi
+    local pip=("$VENV/bin/pip" install -q -c "$CONSTRAINTS")
+    "${pip[@]}" --upgrade pip
+    "${pip[@]}" torch torchvision setuptools wheel ninja
+    install_mmcv
+    # mmsegmentation imports ftfy and regex without declaring them.
+    "${pip[@]}" mmengine mmcv mmdet mmsegmentation mmpretrain ftfy regex -e "$ROOT[$EXTRAS]"
+    stamp_value > "$STAMP"
+}
+
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_value)" ]; then
+    setup_venv
+fi
+
+[ $# -gt 0 ] || exit 0
+export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"
+exec "$@"
