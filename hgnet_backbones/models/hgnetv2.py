@@ -1,0 +1,397 @@
+"""PP-HGNetV2, the PaddleClas backbone, with PaddleClas's exact semantics and parameter names."""
+import copy
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+
+from ..registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class LearnableAffineBlock(nn.Module):
+    """``scale * x + bias`` with a learnable scalar scale and bias (PaddleClas's LAB).
+
+    PaddleClas trains both at 0.01x the base learning rate; the optimizer configs of this project do
+    the same through ``paramwise_cfg`` (the parameters are named ``*.lab.scale`` / ``*.lab.bias``).
+    """
+
+    def __init__(self, scale_value: float = 1.0, bias_value: float = 0.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([scale_value]))
+        self.bias = nn.Parameter(torch.tensor([bias_value]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.bias, x, self.scale)
+
+
+class ConvBNAct(nn.Module):
+    """Conv (no bias) -> norm -> optional activation -> optional LAB, named as PaddleClas names them.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Kernel size.
+        stride (int): Stride. Defaults to 1.
+        groups (int): Conv groups. Defaults to 1.
+        dilation (int): Dilation. Defaults to 1.
+        same_padding (bool): Pad as Paddle's ``padding="SAME"`` does at stride 1 (the extra row and
+            column go after, which matters for even kernels) instead of ``(k - 1) // 2`` on both sides.
+            Defaults to False.
+        use_act (bool): Apply the activation. Defaults to True.
+        use_lab (bool): Apply a LearnableAffineBlock after the activation. Defaults to False.
+        conv_cfg (dict, optional): Conv layer config. Defaults to None (``nn.Conv2d``).
+        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
+        act_cfg (dict): Activation config. Defaults to ``dict(type='ReLU')``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int,
+                 stride: int = 1,
+                 groups: int = 1,
+                 dilation: int = 1,
+                 same_padding: bool = False,
+                 use_act: bool = True,
+                 use_lab: bool = False,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')):
+        super().__init__()
+        total_pad = dilation * (kernel_size - 1)
+        if same_padding:
+            if stride != 1:
+                raise ValueError(f'same_padding is only defined here for stride 1, got stride={stride}')
+            self.pad = (total_pad // 2, total_pad - total_pad // 2) * 2
+            padding = 0
+        else:
+            self.pad = None
+            padding = total_pad // 2
+        self.conv = build_conv_layer(
+            conv_cfg, in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, bias=False)
+        self.bn = build_norm_layer(norm_cfg, out_channels)[1]
+        self.act = build_activation_layer(act_cfg) if use_act else None
+        self.lab = LearnableAffineBlock() if use_act and use_lab else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        x = self.bn(self.conv(x))
+        if self.act is not None:
+            x = self.act(x)
+        if self.lab is not None:
+            x = self.lab(x)
+        return x
+
+
+class LightConvBNAct(nn.Module):
+    """1x1 conv + norm (no activation), then a depthwise conv + norm + activation (+ LAB)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
+                 use_lab: bool = False, **layer_cfg):
+        super().__init__()
+        self.conv1 = ConvBNAct(in_channels, out_channels, 1, use_act=False, use_lab=use_lab, **layer_cfg)
+        self.conv2 = ConvBNAct(out_channels, out_channels, kernel_size, groups=out_channels,
+                               dilation=dilation, use_lab=use_lab, **layer_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(x))
+
+
+class StemBlock(nn.Module):
+    """The PP-HGNetV2 stem: stride 4 overall, with a max-pool branch beside two 2x2 convs.
+
+    Paddle's stride-1 ``MaxPool2D(2, ceil_mode=True, padding="SAME")`` pads one row and column after
+    the map and never lets that padding win the max. ``max_pool2d`` with ``padding=1`` (whose padding
+    never wins either) followed by dropping the first row and column computes exactly that, and exports
+    to ONNX as MaxPool + Slice. Zero padding, as timm and RT-DETR ports do, differs wherever the LAB
+    before it makes values negative.
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, use_lab: bool = False,
+                 **layer_cfg):
+        super().__init__()
+        self.stem1 = ConvBNAct(in_channels, mid_channels, 3, stride=2, use_lab=use_lab, **layer_cfg)
+        self.stem2a = ConvBNAct(mid_channels, mid_channels // 2, 2, same_padding=True, use_lab=use_lab,
+                                **layer_cfg)
+        self.stem2b = ConvBNAct(mid_channels // 2, mid_channels, 2, same_padding=True, use_lab=use_lab,
+                                **layer_cfg)
+        self.stem3 = ConvBNAct(mid_channels * 2, mid_channels, 3, stride=2, use_lab=use_lab, **layer_cfg)
+        self.stem4 = ConvBNAct(mid_channels, out_channels, 1, use_lab=use_lab, **layer_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem1(x)
+        x1 = F.max_pool2d(x, 2, stride=1, padding=1)[:, :, 1:, 1:]
+        x2 = self.stem2b(self.stem2a(x))
+        x = torch.cat([x1, x2], dim=1)
+        return self.stem4(self.stem3(x))
+
+
+class HGV2Block(nn.Module):
+    """An HG block: ``num_layers`` chained convs whose outputs (and the input) are concatenated, then
+    squeezed to ``out_channels // 2`` and expanded to ``out_channels`` by 1x1 convs; identity shortcut
+    on all but a stage's first block."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, num_layers: int,
+                 kernel_size: int = 3, dilation: int = 1, identity: bool = False,
+                 light_block: bool = False, use_lab: bool = False, with_cp: bool = False,
+                 **layer_cfg):
+        super().__init__()
+        self.identity = identity
+        self.with_cp = with_cp
+        layer_type = LightConvBNAct if light_block else ConvBNAct
+        self.layers = nn.ModuleList(
+            layer_type(in_channels if i == 0 else mid_channels, mid_channels, kernel_size,
+                       dilation=dilation, use_lab=use_lab, **layer_cfg)
+            for i in range(num_layers))
+        total_channels = in_channels + num_layers * mid_channels
+        self.aggregation_squeeze_conv = ConvBNAct(total_channels, out_channels // 2, 1, use_lab=use_lab,
+                                                  **layer_cfg)
+        self.aggregation_excitation_conv = ConvBNAct(out_channels // 2, out_channels, 1,
+                                                     use_lab=use_lab, **layer_cfg)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [x]
+        for layer in self.layers:
+            outputs.append(layer(outputs[-1]))
+        out = self.aggregation_excitation_conv(self.aggregation_squeeze_conv(torch.cat(outputs, dim=1)))
+        return out + x if self.identity else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+
+class HGV2Stage(nn.Module):
+    """An optional depthwise stride-2 downsample (norm, no activation) followed by HG blocks."""
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, num_blocks: int,
+                 num_layers: int, downsample: bool = True, light_block: bool = False,
+                 kernel_size: int = 3, stride: int = 2, dilation: int = 1,
+                 downsample_dilation: int = 1, use_lab: bool = False, with_cp: bool = False,
+                 **layer_cfg):
+        super().__init__()
+        self.downsample = ConvBNAct(
+            in_channels, in_channels, 3, stride=stride, groups=in_channels,
+            dilation=downsample_dilation, use_act=False, use_lab=use_lab,
+            **layer_cfg) if downsample else None
+        self.blocks = nn.Sequential(*(
+            HGV2Block(in_channels if i == 0 else out_channels, mid_channels, out_channels, num_layers,
+                      kernel_size=kernel_size, dilation=dilation, identity=i > 0,
+                      light_block=light_block, use_lab=use_lab, with_cp=with_cp, **layer_cfg)
+            for i in range(num_blocks)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return self.blocks(x)
+
+
+STAGE_FIELDS = ('in_channels', 'mid_channels', 'out_channels', 'num_blocks', 'downsample',
+                'light_block', 'kernel_size', 'num_layers')
+
+
+def stage_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
+    """Output channels of the four stages of ``arch``, e.g. for a neck's ``in_channels``:
+    B0 (64, 256, 512, 1024), B4 (128, 512, 1024, 2048)."""
+    column = STAGE_FIELDS.index('out_channels')
+    return tuple(row[column] for row in HGNetV2.parse_arch(arch)[1]['stages'])
+
+
+@MODELS.register_module()
+class HGNetV2(BaseModule):
+    """PP-HGNetV2 backbone (PaddleClas), B0-B6.
+
+    A GPU-friendly CNN from Baidu's PaddleClas: a stride-4 stem, then four stages of HG blocks that
+    concatenate the outputs of a chain of convolutions and aggregate them with 1x1 convs. Stages 3-4
+    use light (1x1 + depthwise) layers; B0-B3 add a LearnableAffineBlock after each activation. See
+    `PP-HGNetV2 <https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md>`_.
+
+    Module and parameter names follow PaddleClas's structured names (``stem.stem1.conv``,
+    ``stages.2.blocks.0.layers.1.conv2.bn``, ``aggregation_squeeze_conv``, ``lab.scale``), so PaddleClas
+    ``.pdparams`` load through a short rename table (see :mod:`hgnet_backbones.checkpoint`).
+
+    Args:
+        arch (str | dict): 'B0' ... 'B6', or a dict with the fields of :attr:`arch_zoo` entries:
+            ``stem_channels`` (mid, out), ``stages`` (four rows of :data:`STAGE_FIELDS`) and
+            ``use_lab``. Defaults to 'B4'.
+        in_channels (int): Input image channels. Defaults to 3.
+        out_indices (Sequence[int]): Stages (0-3, strides 4/8/16/32) whose outputs are returned.
+            Defaults to (3, ).
+        out_stride (int): Output stride of the last stage: 32, 16 or 8. Below 32 the stride-2
+            downsample of stage 4 (and 3) runs at stride 1 and the convs after it dilate, so the same
+            weights load. Defaults to 32.
+        use_lab (bool, optional): Use LearnableAffineBlocks. Defaults to None (the arch's value).
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and stages 1..k.
+            Defaults to -1.
+        norm_eval (bool): Keep norm layers in eval mode (frozen statistics) while training.
+            Defaults to False.
+        with_cp (bool): Checkpoint the activations of each HG block to save memory. Defaults to False.
+        conv_cfg (dict, optional): Conv layer config. Defaults to None.
+        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN', requires_grad=True)``.
+        act_cfg (dict): Activation config. Defaults to ``dict(type='ReLU')``.
+        init_cfg (dict | list[dict], optional): Initialization config. ``dict(type='Pretrained',
+            checkpoint=...)`` takes a local ``.pdparams`` / ``.pth`` / ``.safetensors`` (PaddleClas,
+            timm or mmengine), an http(s) URL of one, or 'ssld_stage1' / 'ssld_stage2' for
+            PaddleClas's published weights of ``arch``; every backbone key must match.
+            Defaults to Kaiming (fan-in, as Paddle) for convs and constant 1/0 for norms.
+    """
+
+    arch_zoo = {
+        # stages: in_channels, mid_channels, out_channels, num_blocks, downsample, light_block,
+        #         kernel_size, num_layers   (PaddleClas's stage_config rows)
+        'B0': dict(stem_channels=(16, 16), use_lab=True, stages=(
+            (16, 16, 64, 1, False, False, 3, 3),
+            (64, 32, 256, 1, True, False, 3, 3),
+            (256, 64, 512, 2, True, True, 5, 3),
+            (512, 128, 1024, 1, True, True, 5, 3))),
+        'B1': dict(stem_channels=(24, 32), use_lab=True, stages=(
+            (32, 32, 64, 1, False, False, 3, 3),
+            (64, 48, 256, 1, True, False, 3, 3),
+            (256, 96, 512, 2, True, True, 5, 3),
+            (512, 192, 1024, 1, True, True, 5, 3))),
+        'B2': dict(stem_channels=(24, 32), use_lab=True, stages=(
+            (32, 32, 96, 1, False, False, 3, 4),
+            (96, 64, 384, 1, True, False, 3, 4),
+            (384, 128, 768, 3, True, True, 5, 4),
+            (768, 256, 1536, 1, True, True, 5, 4))),
+        'B3': dict(stem_channels=(24, 32), use_lab=True, stages=(
+            (32, 32, 128, 1, False, False, 3, 5),
+            (128, 64, 512, 1, True, False, 3, 5),
+            (512, 128, 1024, 3, True, True, 5, 5),
+            (1024, 256, 2048, 1, True, True, 5, 5))),
+        'B4': dict(stem_channels=(32, 48), use_lab=False, stages=(
+            (48, 48, 128, 1, False, False, 3, 6),
+            (128, 96, 512, 1, True, False, 3, 6),
+            (512, 192, 1024, 3, True, True, 5, 6),
+            (1024, 384, 2048, 1, True, True, 5, 6))),
+        'B5': dict(stem_channels=(32, 64), use_lab=False, stages=(
+            (64, 64, 128, 1, False, False, 3, 6),
+            (128, 128, 512, 2, True, False, 3, 6),
+            (512, 256, 1024, 5, True, True, 5, 6),
+            (1024, 512, 2048, 2, True, True, 5, 6))),
+        'B6': dict(stem_channels=(48, 96), use_lab=False, stages=(
+            (96, 96, 192, 2, False, False, 3, 6),
+            (192, 192, 512, 3, True, False, 3, 6),
+            (512, 384, 1024, 6, True, True, 5, 6),
+            (1024, 768, 2048, 3, True, True, 5, 6))),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'B4',
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (3, ),
+                 out_stride: int = 32,
+                 use_lab: Optional[bool] = None,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 act_cfg: dict = dict(type='ReLU'),
+                 init_cfg: Optional[Union[dict, list]] = [
+                     dict(type='Kaiming', layer='Conv2d', mode='fan_in'),
+                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+                 ]):
+        super().__init__(init_cfg=copy.deepcopy(init_cfg))
+        self.arch_name, self.arch_settings = self.parse_arch(arch)
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not isinstance(i, int) or not 0 <= i <= 3 for i in out_indices):
+            raise ValueError(f'out_indices must be stage indices in 0..3, got {out_indices!r}')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
+        if out_stride not in (8, 16, 32):
+            raise ValueError(f'out_stride must be 32, 16 or 8, got {out_stride!r}')
+        self.out_indices = out_indices
+        self.out_stride = out_stride
+        self.use_lab = self.arch_settings['use_lab'] if use_lab is None else bool(use_lab)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        layer_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+
+        mid, out = self.arch_settings['stem_channels']
+        self.stem = StemBlock(in_channels, mid, out, use_lab=self.use_lab, **layer_cfg)
+        self.stages = nn.ModuleList()
+        self.feature_info = []
+        stride, dilation = 4, 1
+        for i, row in enumerate(self.arch_settings['stages']):
+            cfg = dict(zip(STAGE_FIELDS, row))
+            downsample_stride, downsample_dilation = 2, dilation
+            if cfg['downsample']:
+                if stride < out_stride:
+                    stride *= 2
+                else:  # atrous: drop the stride, dilate what follows so the weights still fit
+                    downsample_stride = 1
+                    dilation *= 2
+            self.stages.append(HGV2Stage(
+                **cfg, stride=downsample_stride, dilation=dilation,
+                downsample_dilation=downsample_dilation, use_lab=self.use_lab, with_cp=with_cp,
+                **layer_cfg))
+            self.feature_info.append(
+                dict(num_chs=cfg['out_channels'], reduction=stride, module=f'stages.{i}'))
+        self.out_channels = tuple(self.feature_info[i]['num_chs'] for i in out_indices)
+        self._freeze_stages()
+
+    @classmethod
+    def parse_arch(cls, arch: Union[str, dict]) -> Tuple[str, Dict]:
+        """Return ``(name, settings)`` for an arch name ('B0'..'B6', any case) or a settings dict."""
+        if isinstance(arch, str):
+            name = arch.upper()
+            if name not in cls.arch_zoo:
+                raise ValueError(f'Unknown HGNetV2 arch {arch!r}; choose one of {sorted(cls.arch_zoo)} '
+                                 'or pass a dict with stem_channels, stages and use_lab')
+            return name, cls.arch_zoo[name]
+        if not isinstance(arch, dict):
+            raise ValueError(f'arch must be a str or dict, got {type(arch).__name__}')
+        missing = {'stem_channels', 'stages', 'use_lab'} - set(arch)
+        if missing:
+            raise ValueError(f'Custom HGNetV2 arch is missing {sorted(missing)}')
+        stages = tuple(tuple(row) for row in arch['stages'])
+        if len(stages) != 4 or any(len(row) != len(STAGE_FIELDS) for row in stages):
+            raise ValueError(f'Custom HGNetV2 arch needs 4 stage rows of {STAGE_FIELDS}, got {stages}')
+        return 'custom', dict(stem_channels=tuple(arch['stem_channels']), stages=stages,
+                              use_lab=bool(arch['use_lab']))
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.stem(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        frozen = [self.stem, *self.stages[:self.frozen_stages]] if self.frozen_stages >= 0 else []
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        from hgnet_backbones.checkpoint import load_pretrained_backbone
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            load_pretrained_backbone(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'),
+                                     map_location=self.init_cfg.get('map_location', 'cpu'))
+            self._is_init = True
+            return
+        super().init_weights()

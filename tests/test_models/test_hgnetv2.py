@@ -1,0 +1,149 @@
+import copy
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from hgnet_backbones import HGNetV2
+from hgnet_backbones.models.hgnetv2 import LearnableAffineBlock
+
+# PaddleClas's trainable parameters without the head (last_conv, lab, fc), in millions.
+BACKBONE_PARAMS_M = {'B0': 1.85, 'B1': 2.20, 'B2': 6.03, 'B3': 10.05, 'B4': 13.55, 'B5': 33.33,
+                     'B6': 69.01}
+
+
+@pytest.mark.parametrize('arch', sorted(BACKBONE_PARAMS_M))
+def test_parameter_count_matches_paddleclas(arch):
+    with torch.device('meta'):
+        model = HGNetV2(arch=arch)
+    n = sum(p.numel() for p in model.parameters())
+    assert round(n / 1e6, 2) == BACKBONE_PARAMS_M[arch]
+
+
+@pytest.mark.parametrize('arch,channels,use_lab', [
+    ('B0', (64, 256, 512, 1024), True),
+    ('B4', (128, 512, 1024, 2048), False),
+    ('B6', (192, 512, 1024, 2048), False),
+])
+def test_outputs_have_stage_channels_and_strides(arch, channels, use_lab):
+    model = HGNetV2(arch=arch, out_indices=(0, 1, 2, 3)).eval()
+    assert model.out_channels == channels
+    assert model.use_lab == use_lab
+    assert any(isinstance(m, LearnableAffineBlock) for m in model.modules()) == use_lab
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 96, 128))
+    assert [o.shape[1] for o in outs] == list(channels)
+    assert [tuple(o.shape[2:]) for o in outs] == [(24, 32), (12, 16), (6, 8), (3, 4)]
+    assert [f['reduction'] for f in model.feature_info] == [4, 8, 16, 32]
+
+
+def test_out_indices_select_stages_in_order():
+    model = HGNetV2(arch='B0', out_indices=(1, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [256, 1024]
+    assert model.out_channels == (256, 1024)
+
+
+def test_arch_name_is_case_insensitive_and_dict_arch_equals_builtin():
+    custom = copy.deepcopy(HGNetV2.arch_zoo['B2'])
+    a, b = HGNetV2(arch='b2'), HGNetV2(arch=custom)
+    assert a.arch_name == 'B2' and b.arch_name == 'custom'
+    assert {k: v.shape for k, v in a.state_dict().items()} == \
+        {k: v.shape for k, v in b.state_dict().items()}
+
+
+def test_use_lab_overrides_arch_default():
+    model = HGNetV2(arch='B4', use_lab=True)
+    assert any(isinstance(m, LearnableAffineBlock) for m in model.modules())
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(arch='B9'), "Unknown HGNetV2 arch 'B9'"),
+    (dict(arch=dict(stem_channels=(16, 16))), r"missing \['stages', 'use_lab'\]"),
+    (dict(out_indices=(0, 4)), 'out_indices must be stage indices in 0..3'),
+    (dict(out_indices=()), 'out_indices'),
+    (dict(frozen_stages=5), 'frozen_stages must be an int in -1..4, got 5'),
+    (dict(frozen_stages=-2), 'frozen_stages'),
+    (dict(out_stride=4), 'out_stride must be 32, 16 or 8, got 4'),
+])
+def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HGNetV2(**kwargs)
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 2, 4])
+def test_frozen_stages_freeze_stem_and_first_stages(frozen_stages):
+    model = HGNetV2(arch='B0', frozen_stages=frozen_stages)
+    model.train()
+    frozen = [model.stem, *model.stages[:frozen_stages]] if frozen_stages >= 0 else []
+    trainable = model.stages[max(frozen_stages, 0):] if frozen_stages >= 0 else \
+        [model.stem, *model.stages]
+    for module in frozen:
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    for module in trainable:
+        assert module.training
+        assert all(p.requires_grad for p in module.parameters())
+
+
+def test_frozen_stem_gets_no_gradient_and_keeps_running_stats():
+    model = HGNetV2(arch='B0', frozen_stages=1)
+    model.train()
+    before = model.stem.stem1.bn.running_mean.clone()
+    model(torch.randn(2, 3, 64, 64))[0].sum().backward()
+    assert all(p.grad is None for p in model.stem.parameters())
+    assert all(p.grad is None for p in model.stages[0].parameters())
+    assert model.stages[1].blocks[0].layers[0].conv.weight.grad is not None
+    assert torch.equal(model.stem.stem1.bn.running_mean, before)
+
+
+def test_norm_eval_keeps_batchnorm_in_eval_mode_and_stats_unchanged():
+    model = HGNetV2(arch='B0', norm_eval=True)
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    before = [m.running_mean.clone() for m in bns]
+    model(torch.randn(2, 3, 64, 64))
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(bns, before))
+    model_no = HGNetV2(arch='B0', norm_eval=False)
+    model_no.train()
+    assert all(m.training for m in model_no.modules() if isinstance(m, _BatchNorm))
+
+
+def test_with_cp_gives_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    ref = HGNetV2(arch='B0', out_indices=(0, 1, 2, 3)).double()
+    ckpt = HGNetV2(arch='B0', out_indices=(0, 1, 2, 3), with_cp=True).double()
+    ckpt.load_state_dict(ref.state_dict())
+    ref.train()
+    ckpt.train()
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    outs_ref, outs_cp = ref(x), ckpt(x)
+    sum(o.square().mean() for o in outs_ref).backward()
+    sum(o.square().mean() for o in outs_cp).backward()
+    for a, b in zip(outs_ref, outs_cp):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    grads_ref = dict((n, p.grad) for n, p in ref.named_parameters())
+    for n, p in ckpt.named_parameters():
+        torch.testing.assert_close(p.grad, grads_ref[n], rtol=1e-9, atol=1e-12, msg=n)
+
+
+def test_with_cp_checkpoints_blocks_in_training():
+    model = HGNetV2(arch='B0', with_cp=True)
+    model.train()
+    calls = []
+    layer = model.stages[2].blocks[0].layers[0]
+    layer.register_forward_pre_hook(lambda m, a: calls.append(1))
+    model(torch.randn(1, 3, 64, 64, requires_grad=True))[0].sum().backward()
+    assert len(calls) == 2  # forward, then recomputed in backward
+
+
+def test_default_init_is_not_pretrained_and_init_weights_runs_kaiming():
+    torch.manual_seed(0)
+    model = HGNetV2(arch='B0')
+    w = model.stages[1].blocks[0].layers[0].conv.weight
+    w.data.zero_()
+    model.init_weights()
+    fan_in = w[0].numel()
+    assert abs(w.std().item() - (2 / fan_in) ** 0.5) < 0.2 * (2 / fan_in) ** 0.5
