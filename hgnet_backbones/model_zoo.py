@@ -1,0 +1,40 @@
+"""PaddleClas's published PP-HGNetV2 weights and metrics: the one table the model, the metafile and the
+benchmark read.
+
+Top-1/top-5 are ImageNet-1k val accuracies of the SSLD stage-2 weights; latency is PaddleClas's
+V100, TensorRT 8.5 FP32, batch 1 (docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md, PaddleClas 2.6).
+"""
+import os
+
+PADDLECLAS_WEIGHTS_URL = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
+# A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set.
+WEIGHTS_MIRROR_ENV = 'HGNET_WEIGHTS_MIRROR'
+
+WEIGHT_FILES = {
+    # stage-1: distilled on ImageNet-1k + 22k mined data; PaddleClas recommends it for downstream tasks
+    'ssld_stage1': 'PPHGNetV2_{arch}_ssld_stage1_pretrained.pdparams',
+    # stage-2: stage-1 distillation fine-tuned on ImageNet-1k; the published accuracies are of these
+    'ssld_stage2': 'PPHGNetV2_{arch}_ssld_pretrained.pdparams',
+}
+
+MODEL_ZOO = {
+    'B0': dict(top1=77.77, top5=93.91, v100_trt_fp32_ms=0.52),
+    'B1': dict(top1=79.18, top5=94.57, v100_trt_fp32_ms=0.58),
+    'B2': dict(top1=81.74, top5=95.88, v100_trt_fp32_ms=0.95),
+    'B3': dict(top1=82.98, top5=96.43, v100_trt_fp32_ms=1.18),
+    'B4': dict(top1=83.57, top5=96.72, v100_trt_fp32_ms=1.46),
+    'B5': dict(top1=84.75, top5=97.32, v100_trt_fp32_ms=2.84),
+    'B6': dict(top1=86.30, top5=97.84, v100_trt_fp32_ms=5.29),
+}
+
+
+def official_weights_url(arch: str, weights: str) -> str:
+    """The URL of PaddleClas's published ``weights`` ('ssld_stage1' or 'ssld_stage2') for ``arch``."""
+    arch = arch.upper()
+    if arch not in MODEL_ZOO:
+        raise ValueError(f'No published PP-HGNetV2 weights for arch {arch!r}; '
+                         f'published: {sorted(MODEL_ZOO)}')
+    if weights not in WEIGHT_FILES:
+        raise ValueError(f'Unknown weights name {weights!r}; choose one of {sorted(WEIGHT_FILES)}')
+    base = os.environ.get(WEIGHTS_MIRROR_ENV) or PADDLECLAS_WEIGHTS_URL
+    return base.rstrip('/') + '/' + WEIGHT_FILES[weights].format(arch=arch)
