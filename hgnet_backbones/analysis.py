@@ -1,0 +1,34 @@
+"""Model size and cost: parameters and FLOPs (one multiply-add counted as one FLOP, as mmengine's and
+fvcore's counters and PaddleClas's tables do)."""
+from typing import Dict, Sequence
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224)) -> int:
+    """FLOPs of one forward pass of ``model`` on a zero tensor of ``input_shape``."""
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters())
+        x = torch.zeros(*input_shape, dtype=param.dtype, device=param.device)
+        analyzer = FlopAnalyzer(model, (x, ))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analyzer.total())
+    finally:
+        model.train(was_training)
+
+
+def backbone_summary(arch: str, input_shape: Sequence[int] = (1, 3, 224, 224)) -> Dict:
+    """Parameters, FLOPs and the shape of each stage's output for one HGNetV2 variant."""
+    from .models import HGNetV2
+    model = HGNetV2(arch=arch, out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        shapes = [tuple(o.shape) for o in model(torch.zeros(*input_shape))]
+    return dict(arch=arch, params=count_params(model), flops=count_flops(model, input_shape),
+                out_shapes=shapes, out_strides=[f['reduction'] for f in model.feature_info])
