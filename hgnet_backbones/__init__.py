@@ -4,6 +4,7 @@
 ``HGNetV2ClsHead`` for all three codebases and lets ``load_from`` / ``init_cfg`` take PaddleClas
 ``.pdparams`` files, their URLs and ``paddleclas://B4/ssld_stage1`` names.
 """
+from . import compat  # noqa: F401  (mmengine on torch >= 2.6 and NumPy 2; see compat.py)
 from .checkpoint import (convert_state_dict, load_pretrained_backbone, read_pdparams,
                          register_checkpoint_loaders)
 from .models import HGNetV2, HGNetV2ClsHead, stage_channels
