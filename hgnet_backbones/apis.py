@@ -1,9 +1,13 @@
-"""Config-level helpers shared by the tools: one entry point whatever the config's codebase."""
+"""Config-level helpers behind the tools: one entry point whatever the config's codebase
+(mmpretrain, mmdet or mmseg, told by its ``default_scope``)."""
+import os
+import os.path as osp
 from typing import Optional, Sequence
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction: the tools' --cfg-options)
-from mmengine.registry import init_default_scope
+from mmengine.config import Config
+from mmengine.registry import RUNNERS, init_default_scope
+from mmengine.runner import Runner
 
 CODEBASES = ('mmpretrain', 'mmdet', 'mmseg')
 
@@ -25,10 +29,14 @@ def codebase_of(cfg: Config) -> str:
 
 
 def build_model(cfg: Config) -> torch.nn.Module:
-    """Build ``cfg.model`` through its codebase's registry (no weights are loaded)."""
+    """Build ``cfg.model`` through its codebase's registry, with the top-level ``data_preprocessor``
+    as the Runner would; no weights are loaded."""
     init_default_scope(codebase_of(cfg))
     from mmengine.registry import MODELS
-    return MODELS.build(cfg.model)
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return MODELS.build(model_cfg)
 
 
 @torch.no_grad()
@@ -46,3 +54,118 @@ def tensor_outputs(model: torch.nn.Module, input_shape: Sequence[int]) -> list:
         elif isinstance(item, (list, tuple)):
             stack[:0] = list(item)
     return flat
+
+
+def _default_work_dir(cfg: Config, config_path: str) -> str:
+    return cfg.get('work_dir') or osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def setup_launcher(cfg: Config, launcher: str) -> None:
+    """Set ``cfg.launcher``; for multi-process runs without a GPU, start a gloo process group and
+    make DDP wrap a CPU model (mmengine 0.10.7 assumes CUDA for both)."""
+    cfg.launcher = launcher
+    if launcher == 'none':
+        return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    if torch.cuda.is_available():
+        cfg.env_cfg.dist_cfg.backend = 'nccl'
+        return
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if launcher == 'pytorch' and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)  # mmengine would pass [LOCAL_RANK], a CUDA device
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+
+
+def setup_amp(cfg: Config, amp: bool = False) -> None:
+    """``amp``: force AMP on. Without a GPU, an AMP config falls back to fp32 (mmengine's
+    AmpOptimWrapper refuses to run on the CPU)."""
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper is None:
+        return
+    if amp:
+        optim_wrapper.type = 'AmpOptimWrapper'
+        optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if optim_wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        from mmengine.logging import print_log
+        print_log('no GPU: training in fp32 instead of AMP', logger='current')
+        optim_wrapper.type = 'OptimWrapper'
+        optim_wrapper.pop('loss_scale', None)
+
+
+def build_runner(cfg: Config) -> Runner:
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
+          amp: bool = False, launcher: str = 'none', cfg_options: Optional[dict] = None,
+          no_validate: bool = False) -> Runner:
+    """Train ``config`` with mmengine's Runner. ``resume``: 'auto' (the latest checkpoint in the work
+    dir) or a checkpoint path."""
+    cfg = load_config(config)
+    cfg.work_dir = work_dir or _default_work_dir(cfg, config)
+    setup_amp(cfg, amp)
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    if no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    setup_launcher(cfg, launcher)
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def test(config: str, checkpoint: str, work_dir: Optional[str] = None, launcher: str = 'none',
+         cfg_options: Optional[dict] = None) -> dict:
+    """Evaluate ``checkpoint`` (a path, URL, ``.pdparams`` or ``paddleclas://`` name) on the config's
+    test set; returns the metrics."""
+    cfg = load_config(config)
+    cfg.work_dir = work_dir or _default_work_dir(cfg, config)
+    cfg.load_from = checkpoint
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    setup_launcher(cfg, launcher)
+    return build_runner(cfg).test()
+
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def list_images(image_or_dir: str) -> list:
+    """``image_or_dir`` itself, or the images in the folder (sorted)."""
+    if osp.isdir(image_or_dir):
+        files = sorted(osp.join(image_or_dir, f) for f in os.listdir(image_or_dir)
+                       if f.lower().endswith(IMAGE_SUFFIXES))
+        if not files:
+            raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {image_or_dir}')
+        return files
+    if not osp.isfile(image_or_dir):
+        raise FileNotFoundError(f'{image_or_dir} not found')
+    return [image_or_dir]
+
+
+def classify(image_or_dir: str, config: str, checkpoint: str, topk: int = 5,
+             device: Optional[str] = None) -> list:
+    """Top-k classes of each image, as PaddleClas's predictor reports them: ``[{'file_name',
+    'class_ids', 'scores', 'label_names'}]``. Label names come from the checkpoint's dataset meta or
+    the config's test set (ImageNet names for ImageNet configs)."""
+    from mmpretrain.apis import ImageClassificationInferencer
+    inferencer = ImageClassificationInferencer(model=config, pretrained=checkpoint, device=device)
+    files = list_images(image_or_dir)
+    results = []
+    for file_name, pred in zip(files, inferencer(files)):
+        scores = torch.as_tensor(pred['pred_scores'])
+        top = scores.topk(min(topk, scores.numel()))
+        ids = top.indices.tolist()
+        classes = inferencer.classes
+        results.append(dict(
+            file_name=file_name, class_ids=ids, scores=[round(float(s), 5) for s in top.values],
+            label_names=[classes[i] if classes and i < len(classes) else str(i) for i in ids]))
+    return results

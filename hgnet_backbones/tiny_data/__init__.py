@@ -1,0 +1,6 @@
+"""Tiny datasets made from the real photos scikit-image ships, for tests and for trying things on a
+CPU. Nothing is downloaded; the same seed gives the same files."""
+from .classification import make_tiny_imagenet
+from .photos import load_photo, PHOTOS
+
+__all__ = ['PHOTOS', 'load_photo', 'make_tiny_imagenet']

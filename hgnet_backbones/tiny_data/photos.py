@@ -1,0 +1,22 @@
+"""The colour photos bundled with scikit-image (no download), as RGB uint8 arrays."""
+import numpy as np
+
+# name -> scikit-image loader; all ship inside the skimage package
+PHOTOS = {
+    'cat': 'chelsea',
+    'coffee': 'coffee',
+    'rocket': 'rocket',
+    'motorcycle': 'stereo_motorcycle',
+    'astronaut': 'astronaut',
+}
+
+
+def load_photo(name: str) -> np.ndarray:
+    """An RGB uint8 photo by name (see :data:`PHOTOS`)."""
+    import skimage.data
+    if name not in PHOTOS:
+        raise ValueError(f'unknown photo {name!r}; choose one of {sorted(PHOTOS)}')
+    image = getattr(skimage.data, PHOTOS[name])()
+    if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
+        image = image[0]
+    return np.ascontiguousarray(image[..., :3])
