@@ -23,3 +23,51 @@ def test_backbone_maps_match_paddle_with_pdparams_through_init_cfg(paddle_fixtur
         assert set(maps) == {'stem', 'stage1', 'stage2', 'stage3', 'stage4'}
         for name, err in maps.items():
             assert err <= BOUNDS[dtype], f'{arch} {tag} {name}: {err:.3e}'
+
+
+def _classifier(arch):
+    from pathlib import Path
+
+    from hgnet_backbones.apis import build_model, load_config
+    config = Path(__file__).resolve().parents[1] / 'configs/hgnetv2' / \
+        f'hgnetv2-{arch.lower()}_8xb128_in1k.py'
+    return build_model(load_config(str(config)))
+
+
+def _check_logits(model, fixtures, arch, dtype):
+    model = model.to(dtype).eval()
+    errors = oracle_errors(model, fixtures / f'PPHGNetV2_{arch}_io.npz')
+    for tag, maps in errors.items():
+        assert set(maps) == {'stem', 'stage4', 'logits'}
+        for name, err in maps.items():
+            assert err <= BOUNDS[dtype], f'{arch} {tag} {name}: {err:.3e}'
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32], ids=['float64', 'float32'])
+@pytest.mark.parametrize('arch', ['B0', 'B4'])
+def test_classifier_logits_match_paddle_with_converted_checkpoint(paddle_fixtures, arch, dtype,
+                                                                  tmp_path):
+    from mmengine.runner import load_checkpoint
+
+    from hgnet_backbones.checkpoint import convert_checkpoint_file
+    converted = tmp_path / f'{arch}.pth'
+    convert_checkpoint_file(str(paddle_fixtures / f'PPHGNetV2_{arch}.pdparams'), str(converted))
+    assert set(torch.load(converted, weights_only=True)) == {'state_dict', 'meta'}
+    model = _classifier(arch)
+    load_checkpoint(model, str(converted), strict=True)
+    _check_logits(model, paddle_fixtures, arch, dtype)
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32], ids=['float64', 'float32'])
+@pytest.mark.parametrize('arch', ['B0', 'B4'])
+@pytest.mark.parametrize('how', ['load_from', 'init_cfg'])
+def test_classifier_logits_match_paddle_with_pdparams_in_config(paddle_fixtures, arch, dtype, how):
+    from mmengine.runner import load_checkpoint
+    pdparams = str(paddle_fixtures / f'PPHGNetV2_{arch}.pdparams')
+    model = _classifier(arch)
+    if how == 'load_from':  # what the Runner does with cfg.load_from
+        load_checkpoint(model, pdparams, strict=True)
+    else:
+        model.init_cfg = dict(type='Pretrained', checkpoint=pdparams)
+        model.init_weights()
+    _check_logits(model, paddle_fixtures, arch, dtype)
