@@ -32,3 +32,10 @@ def backbone_summary(arch: str, input_shape: Sequence[int] = (1, 3, 224, 224)) -
         shapes = [tuple(o.shape) for o in model(torch.zeros(*input_shape))]
     return dict(arch=arch, params=count_params(model), flops=count_flops(model, input_shape),
                 out_shapes=shapes, out_strides=[f['reduction'] for f in model.feature_info])
+
+
+def config_model_size(config: str, input_shape: Sequence[int] = (1, 3, 224, 224)) -> Dict:
+    """Parameters and FLOPs of the model a config builds (e.g. a full classifier)."""
+    from .apis import build_model, load_config
+    model = build_model(load_config(config))
+    return dict(params=count_params(model), flops=count_flops(model, input_shape))

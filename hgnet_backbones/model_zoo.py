@@ -5,6 +5,8 @@ Top-1/top-5 are ImageNet-1k val accuracies of the SSLD stage-2 weights; latency 
 V100, TensorRT 8.5 FP32, batch 1 (docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md, PaddleClas 2.6).
 """
 import os
+import tempfile
+from typing import Optional
 
 PADDLECLAS_WEIGHTS_URL = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
 # A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set.
@@ -28,13 +30,65 @@ MODEL_ZOO = {
 }
 
 
-def official_weights_url(arch: str, weights: str) -> str:
-    """The URL of PaddleClas's published ``weights`` ('ssld_stage1' or 'ssld_stage2') for ``arch``."""
+def official_weights_url(arch: str, weights: str, base: Optional[str] = None) -> str:
+    """The URL of PaddleClas's published ``weights`` ('ssld_stage1' or 'ssld_stage2') for ``arch``,
+    under ``base``, else ``$HGNET_WEIGHTS_MIRROR``, else PaddleClas's own folder."""
     arch = arch.upper()
     if arch not in MODEL_ZOO:
         raise ValueError(f'No published PP-HGNetV2 weights for arch {arch!r}; '
                          f'published: {sorted(MODEL_ZOO)}')
     if weights not in WEIGHT_FILES:
         raise ValueError(f'Unknown weights name {weights!r}; choose one of {sorted(WEIGHT_FILES)}')
-    base = os.environ.get(WEIGHTS_MIRROR_ENV) or PADDLECLAS_WEIGHTS_URL
+    base = base or os.environ.get(WEIGHTS_MIRROR_ENV) or PADDLECLAS_WEIGHTS_URL
     return base.rstrip('/') + '/' + WEIGHT_FILES[weights].format(arch=arch)
+
+
+PADDLECLAS_CODE_URL = ('https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/ppcls/arch/'
+                       'backbone/legendary_models/pp_hgnet_v2.py')
+COLLECTION = 'HGNetV2'
+
+
+def metafile(sizes: dict) -> dict:
+    """mmpretrain's metafile for the converted PaddleClas weights; ``sizes`` maps each arch to the
+    full classifier's ``{'params': int, 'flops': int}`` at 224x224 (measured, not copied)."""
+    models = []
+    for arch, metrics in MODEL_ZOO.items():
+        variant = arch.lower()
+        for weights, config, results in (
+                ('ssld_stage2', f'hgnetv2-{variant}_3rdparty-ssld-stage2_in1k.py', [dict(
+                    Task='Image Classification', Dataset='ImageNet-1k',
+                    Metrics={'Top 1 Accuracy': metrics['top1'], 'Top 5 Accuracy': metrics['top5']})]),
+                ('ssld_stage1', f'hgnetv2-{variant}_ssld-stage1-pre_8xb128-30e_in1k.py', None)):
+            url = official_weights_url(arch, weights, base=PADDLECLAS_WEIGHTS_URL)
+            entry = dict(
+                Name=f'hgnetv2-{variant}_3rdparty-{weights.replace("_", "-")}_in1k',
+                Metadata=dict(FLOPs=sizes[arch]['flops'], Parameters=sizes[arch]['params'],
+                              **{'Training Data': ['ImageNet-1k', 'ImageNet-22k'] if weights ==
+                                 'ssld_stage1' else ['ImageNet-1k']}),
+                **{'In Collection': COLLECTION})
+            if results:
+                entry['Results'] = results
+            entry.update(Weights=url, Config=f'configs/hgnetv2/{config}',
+                         **{'Converted From': dict(Weights=url, Code=PADDLECLAS_CODE_URL)})
+            models.append(entry)
+    collection = dict(
+        Name=COLLECTION,
+        Metadata={'Training Data': 'ImageNet-1k',
+                  'Architecture': ['HG Block', 'Depthwise Convolution', 'Learnable Affine Block',
+                                   'SSLD Knowledge Distillation']},
+        Paper=dict(Title='PP-HGNetV2 (PaddleClas)',
+                   URL='https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/docs/zh_CN/'
+                       'models/ImageNet1k/PP-HGNetV2.md'),
+        README='README.md',
+        Code=dict(URL='hgnet_backbones/models/hgnetv2.py'))
+    return dict(Collections=[collection], Models=models)
+
+
+def write_metafile(path: str, sizes: dict) -> None:
+    """Write :func:`metafile` as YAML to ``path`` (atomically)."""
+    import yaml
+    text = yaml.safe_dump(metafile(sizes), sort_keys=False, width=100)
+    folder = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile('w', dir=folder, delete=False, suffix='.tmp') as f:
+        f.write(text)
+    os.replace(f.name, path)
