@@ -13,6 +13,13 @@ from ..registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def checkpointed(fn, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
+    """``fn(x)``, recomputing its activations in backward instead of keeping them when ``with_cp``."""
+    if with_cp and torch.is_grad_enabled():
+        return cp.checkpoint(fn, x, use_reentrant=False)
+    return fn(x)
+
+
 class LearnableAffineBlock(nn.Module):
     """``scale * x + bias`` with a learnable scalar scale and bias (PaddleClas's LAB).
 
@@ -164,9 +171,7 @@ class HGV2Block(nn.Module):
         return out + x if self.identity else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
+        return checkpointed(self._forward, x, self.with_cp)
 
 
 class HGV2Stage(nn.Module):
@@ -178,6 +183,7 @@ class HGV2Stage(nn.Module):
                  downsample_dilation: int = 1, use_lab: bool = False, with_cp: bool = False,
                  **layer_cfg):
         super().__init__()
+        self.with_cp = with_cp
         self.downsample = ConvBNAct(
             in_channels, in_channels, 3, stride=stride, groups=in_channels,
             dilation=downsample_dilation, use_act=False, use_lab=use_lab,
@@ -190,7 +196,7 @@ class HGV2Stage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.downsample is not None:
-            x = self.downsample(x)
+            x = checkpointed(self.downsample, x, self.with_cp)
         return self.blocks(x)
 
 
@@ -233,7 +239,8 @@ class HGNetV2(BaseModule):
             Defaults to -1.
         norm_eval (bool): Keep norm layers in eval mode (frozen statistics) while training.
             Defaults to False.
-        with_cp (bool): Checkpoint the activations of each HG block to save memory. Defaults to False.
+        with_cp (bool): Recompute the activations of the stem, each downsample and each HG block in
+            backward instead of keeping them (less memory, more compute). Defaults to False.
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
         norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN', requires_grad=True)``.
         act_cfg (dict): Activation config. Defaults to ``dict(type='ReLU')``.
@@ -363,7 +370,7 @@ class HGNetV2(BaseModule):
                               use_lab=bool(arch['use_lab']))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
+        x = checkpointed(self.stem, x, self.with_cp)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)

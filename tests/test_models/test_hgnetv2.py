@@ -129,14 +129,18 @@ def test_with_cp_gives_same_outputs_and_gradients():
         torch.testing.assert_close(p.grad, grads_ref[n], rtol=1e-9, atol=1e-12, msg=n)
 
 
-def test_with_cp_checkpoints_blocks_in_training():
+def test_with_cp_recomputes_stem_downsample_and_blocks_in_backward():
     model = HGNetV2(arch='B0', with_cp=True)
     model.train()
     calls = []
-    layer = model.stages[2].blocks[0].layers[0]
-    layer.register_forward_pre_hook(lambda m, a: calls.append(1))
-    model(torch.randn(1, 3, 64, 64, requires_grad=True))[0].sum().backward()
-    assert len(calls) == 2  # forward, then recomputed in backward
+    for module in (model.stem.stem1, model.stages[2].downsample, model.stages[2].blocks[0].layers[0]):
+        module.register_forward_pre_hook(lambda m, a: calls.append(m))
+    model(torch.randn(1, 3, 64, 64))[0].sum().backward()
+    assert len(calls) == 6  # each ran in forward, then again in backward
+    calls.clear()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    assert len(calls) == 3
 
 
 def test_default_init_is_not_pretrained_and_init_weights_runs_kaiming():
