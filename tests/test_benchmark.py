@@ -1,0 +1,37 @@
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'tools'))
+
+
+def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, capsys):
+    import benchmark as tool
+    tool.main(['--archs', 'B0', '--batches', '1', '2', '--warmup', '1', '--repeats', '2',
+               '--paths', 'timm eager', 'ours eager', 'ours deploy', 'ours deploy channels_last',
+               '--memory-archs', 'B0', '--memory-batch', '1', '--out-dir', str(tmp_path)])
+    rows = list(csv.DictReader(open(tmp_path / 'benchmark.csv')))
+    paths = {r['path'] for r in rows}
+    assert {'timm eager', 'ours eager'} <= paths
+    assert {int(r['batch']) for r in rows} == {1, 2}
+    for r in rows:
+        assert float(r['median_ms']) > 0
+        assert float(r['vs_timm']) == pytest.approx(float(r['median_ms']) / next(
+            float(t['median_ms']) for t in rows if t['path'] == 'timm eager' and t['batch'] == r['batch']))
+        if r['path'].startswith('ours'):
+            assert float(r['max_rel_err']) <= 1e-3, r  # every path computes the same function
+    table = (tmp_path / 'benchmark.md').read_text()
+    assert '| B0 | cpu | fp32 | ours eager | 1 |' in table
+    assert 'training step peak' in table
+    assert (tmp_path / 'benchmark.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert 'benchmark.md' in capsys.readouterr().out
+
+
+def test_with_cp_lowers_training_step_peak_memory():
+    from hgnet_backbones.benchmark import train_step_peak_memory
+    plain = train_step_peak_memory('B0', 2, with_cp=False)
+    ckpt = train_step_peak_memory('B0', 2, with_cp=True)
+    assert 0 < ckpt < plain
