@@ -95,7 +95,16 @@ setup_venv() {
     stamp_value > "$STAMP"
 }
 
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_value)" ]; then
+all_present() {  # cheap: finds the top-level modules without importing them
+    "$VENV/bin/python" - <<'PY' 2>/dev/null
+import importlib.util, sys
+modules = ('torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain', 'ftfy',
+           'regex', 'hgnet_backbones')
+sys.exit(any(importlib.util.find_spec(m) is None for m in modules))
+PY
+}
+
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_value)" ] || ! all_present; then
     setup_venv
 fi
 
