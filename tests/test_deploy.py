@@ -8,16 +8,19 @@ from pathlib import Path
 
 import mmcv
 import numpy as np
-import onnx
 import pytest
 import torch
 from mmengine.config import Config
 
-from hgnet_backbones.apis import build_model
-from hgnet_backbones.checkpoint import save_checkpoint_atomic
-from hgnet_backbones.deploy import (check_deploy_config, custom_operators, deploy, operator_counts,
-                                    torch_onnx_for_mmdeploy)
-from hgnet_backbones.tiny_data import load_photo
+pytest.importorskip('mmdeploy', reason='the deploy extra is not installed (HGNET_EXTRAS without deploy)')
+
+import onnx  # noqa: E402
+
+from hgnet_backbones.apis import build_model  # noqa: E402
+from hgnet_backbones.checkpoint import save_checkpoint_atomic  # noqa: E402
+from hgnet_backbones.deploy import (  # noqa: E402
+    check_deploy_config, custom_operators, deploy, operator_counts, torch_onnx_for_mmdeploy)
+from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY_CONFIGS = sorted((REPO / 'configs/deploy').glob('*.py'))
