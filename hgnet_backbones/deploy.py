@@ -14,6 +14,8 @@ return the codebase's own data samples; this module keeps both and replaces what
 - mmdeploy's TensorRT wrapper calls binding APIs removed in TensorRT 10, and its ONNX Runtime wrapper
   loads a custom-op library built for ONNX Runtime 1.15. :class:`TensorRTWrapper` (I/O by tensor
   name, ``execute_async_v3``) and :class:`OnnxRuntimeWrapper` (a plain session) replace them.
+- mmdeploy's RoIAlign symbolic imports ``torch.onnx.symbolic_opset9._cast_Long``, gone from torch 2.x;
+  it is put back while exporting.
 - mmdeploy turns adaptive average pooling (UPerNet's pyramid pooling) into a plain average pool with
   the kernel of the export-time input, which is exact only where the map divides evenly and wrong for
   other sizes of a dynamic graph; :func:`adaptive_avg_pool2d__exact` pools PyTorch's own bins instead.
@@ -26,14 +28,10 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
+import mmcv
 import numpy as np
 import onnx
 import torch
-from mmengine.config import Config
-from torch.nn.modules.utils import _pair
-from mmengine.model import revert_sync_batchnorm
-from mmengine.runner import load_checkpoint
-
 from mmdeploy.apis import build_task_processor, torch2onnx
 from mmdeploy.backend.base import BaseWrapper
 from mmdeploy.codebase.base.backend_model import BaseBackendModel
@@ -42,6 +40,10 @@ from mmdeploy.utils import (Backend, Task, get_backend, get_codebase_config, get
                             get_input_shape, get_ir_config, get_model_inputs, get_task_type,
                             is_dynamic_shape, load_config)
 from mmdeploy.utils.constants import TENSORRT_MAX_TOPK
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.runner import load_checkpoint
+from torch.nn.modules.utils import _pair
 
 from .apis import build_model
 
@@ -51,8 +53,9 @@ STANDARD_DOMAINS = ('', 'ai.onnx')
 # What verification accepts, by engine precision. Classification: max|Δ|/max|ref| of the logits (from
 # the exported softmax scores, centred).
 # Detection: the share of detections paired one-to-one (same label, IoU >= 0.5) and the largest box
-# (pixels) and score differences of the pairs; below 1 only where mmdeploy's pre-NMS top-k (anchors by
-# their best class) and mmdet's ((anchor, class) pairs) cut differently, i.e. on large inputs.
+# (pixels) and score differences of the pairs; the share falls below 1 where mmdeploy's rewrites cut
+# differently from mmdet: its pre-NMS top-k keeps anchors by their best class (mmdet: (anchor, class)
+# pairs), which matters on large inputs, and its RPN runs one NMS over all levels (mmdet: per level).
 # Segmentation: the share of pixels with the same label.
 TOLERANCES = {
     'fp32': dict(logit_error=1e-4, matched=0.95, box_error=1e-2, score_error=1e-4,
@@ -416,7 +419,8 @@ def _compare_detection(ref, test) -> dict:
 def _compare_segmentation(ref, test) -> dict:
     a, b = ref.pred_sem_seg.data.cpu(), test.pred_sem_seg.data.cpu()
     if a.shape != b.shape:
-        raise ValueError(f'label maps differ in shape: PyTorch {tuple(a.shape)}, backend {tuple(b.shape)}')
+        raise ValueError(f'label maps differ in shape: PyTorch {tuple(a.shape)}, '
+                         f'backend {tuple(b.shape)}')
     return dict(pixel_agreement=float((a == b.to(a.dtype)).double().mean()))
 
 
@@ -478,7 +482,8 @@ def deploy(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[s
     report, also written to ``work_dir/deploy_report.json``: the ONNX file and its op counts, per-image
     metrics for each backend (see :data:`TOLERANCES`), and why TensorRT was skipped if it was.
     """
-    import mmcv
+    if not osp.isfile(image):
+        raise FileNotFoundError(f'image {image!r} does not exist')
     deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
     check_deploy_config(deploy_cfg)
     os.makedirs(work_dir, exist_ok=True)

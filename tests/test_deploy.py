@@ -23,7 +23,8 @@ from hgnet_backbones.deploy import (  # noqa: E402
 from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEPLOY_CONFIGS = sorted((REPO / 'configs/deploy').glob('*.py'))
+DEPLOY = REPO / 'configs/deploy'
+DEPLOY_CONFIGS = sorted(DEPLOY.glob('*.py'))
 CLASSIFIER = 'configs/hgnetv2/hgnetv2-b0_8xb128_in1k.py'
 
 # Operators TensorRT's ONNX parser imports ("Y" rows of docs/operators.md of onnx/onnx-tensorrt at
@@ -136,7 +137,7 @@ def _check_two_sizes(results):
 
 
 def test_classifier_onnx_matches_pytorch_at_two_sizes(classifier, image, tmp_path):
-    report = deploy(str(REPO / 'configs/deploy/classification_onnxruntime_dynamic.py'), *classifier, image,
+    report = deploy(str(DEPLOY / 'classification_onnxruntime_dynamic.py'), *classifier, image,
                     str(tmp_path), device='cpu')
     counts = _check_graph(report['onnx'])
     assert 'BatchNormalization' not in counts and counts['Softmax'] == 1
@@ -147,7 +148,7 @@ def test_classifier_onnx_matches_pytorch_at_two_sizes(classifier, image, tmp_pat
 
 
 def test_retinanet_onnx_keeps_the_same_detections_at_two_sizes(retinanet, image, tmp_path):
-    report = deploy(str(REPO / 'configs/deploy/detection_onnxruntime_dynamic.py'), *retinanet, image,
+    report = deploy(str(DEPLOY / 'detection_onnxruntime_dynamic.py'), *retinanet, image,
                     str(tmp_path), device='cpu')
     counts = _check_graph(report['onnx'])
     assert counts['NonMaxSuppression'] == 1 and 'BatchNormalization' not in counts
@@ -160,17 +161,17 @@ def test_retinanet_onnx_keeps_the_same_detections_at_two_sizes(retinanet, image,
 
 
 def test_upernet_onnx_labels_agree_at_two_sizes(upernet, image, tmp_path):
-    report = deploy(str(REPO / 'configs/deploy/segmentation_onnxruntime_dynamic.py'), *upernet, image,
+    report = deploy(str(DEPLOY / 'segmentation_onnxruntime_dynamic.py'), *upernet, image,
                     str(tmp_path), device='cpu')
     counts = _check_graph(report['onnx'])
     assert counts['ArgMax'] == 1 and 'BatchNormalization' not in counts
     _check_two_sizes(report['onnxruntime'])
-    # the second size (120x96) gives stage 4 a 4x3 map, which the pyramid pools to 2, 3 and 6 bins
+    # at the second size (96x120) stage 4 is 3x4, which the pyramid pools to 2, 3 and 6 bins
     for result in report['onnxruntime']:
         assert result['pixel_agreement'] >= 0.999, result
 
 
-# TensorRT profiles fix the input sizes: the classifier's own 224 crop, detection >= 320, segmentation 512
+# TensorRT profiles fix the input sizes: the classifier's 224 crop, detection >= 320, segmentation 512
 TENSORRT_CASES = {
     'classification_tensorrt_dynamic-224x224-224x224.py': (
         'classifier', Config.fromfile(str(REPO / CLASSIFIER)).test_pipeline),
@@ -199,7 +200,7 @@ def test_tensorrt_engine_matches_pytorch(deploy_cfg, request, image, tmp_path):
     cfg = Config.fromfile(model_cfg)
     cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline = pipeline
     cfg.dump(str(tmp_path / 'model.py'))
-    report = deploy(str(REPO / 'configs/deploy' / deploy_cfg), str(tmp_path / 'model.py'), checkpoint,
+    report = deploy(str(DEPLOY / deploy_cfg), str(tmp_path / 'model.py'), checkpoint,
                     image, str(tmp_path), device='cuda:0')
     _check_graph(report['onnx'])
     assert Path(report['tensorrt']['engine']).is_file()
@@ -216,7 +217,7 @@ def test_adaptive_avg_pool_export_is_exact_at_sizes_other_than_traced(tmp_path):
             return torch.cat([torch.nn.functional.adaptive_avg_pool2d(x, s).flatten(1)
                               for s in (2, 3, 6)], 1)
 
-    deploy_cfg = Config.fromfile(str(REPO / 'configs/deploy/segmentation_onnxruntime_dynamic.py'))
+    deploy_cfg = Config.fromfile(str(DEPLOY / 'segmentation_onnxruntime_dynamic.py'))
     with torch_onnx_for_mmdeploy():
         export(Pool(), torch.randn(1, 2, 12, 12), str(tmp_path / 'pool'), backend='onnxruntime',
                input_names=['input'], output_names=['output'],
@@ -258,7 +259,13 @@ def test_deploy_configs_are_complete_and_deployable(path):
     (dict(codebase_config=dict(post_processing=dict(pre_top_k=5000))), 'pre_top_k=5000 exceeds'),
 ])
 def test_check_deploy_config_names_what_cannot_be_deployed(change, match):
-    cfg = Config.fromfile(str(REPO / 'configs/deploy/detection_tensorrt_dynamic-320x320-1344x1344.py'))
+    cfg = Config.fromfile(str(DEPLOY / 'detection_tensorrt_dynamic-320x320-1344x1344.py'))
     cfg.merge_from_dict(change)
     with pytest.raises(ValueError, match=match):
         check_deploy_config(cfg)
+
+
+def test_deploy_names_a_missing_image(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.jpg'):
+        deploy(str(DEPLOY / 'classification_onnxruntime_dynamic.py'), str(REPO / CLASSIFIER), None,
+               str(tmp_path / 'missing.jpg'), str(tmp_path))
