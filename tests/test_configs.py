@@ -7,7 +7,8 @@ import torch
 from hgnet_backbones.apis import build_model, codebase_of, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
-ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+# model configs; configs/deploy/ holds mmdeploy deploy configs (tests/test_deploy.py)
+ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if not {'_base_', 'deploy'} & set(p.parts))
 
 # PaddleClas's trainable parameters of the full classifiers (1000 classes), in millions.
 CLASSIFIER_PARAMS_M = {'b0': 6.00, 'b1': 6.34, 'b2': 11.22, 'b3': 16.29, 'b4': 19.80, 'b5': 39.57,

@@ -17,7 +17,7 @@ PY_BOOT=${HGNET_PYTHON:-python3.11}
 CACHE_DIR=${HGNET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hgnet_backbones}
 CONSTRAINTS="$ROOT/tools/constraints.txt"
 STAMP="$VENV/.hgnet-setup-stamp"
-EXTRAS=${HGNET_EXTRAS:-tests}
+EXTRAS=${HGNET_EXTRAS:-tests,deploy}
 
 log() { printf '[env.sh] %s\n' "$*" >&2; }
 
@@ -92,6 +92,10 @@ setup_venv() {
     install_mmcv
     # mmsegmentation imports ftfy and regex without declaring them.
     "${pip[@]}" mmengine mmcv mmdet mmsegmentation mmpretrain ftfy regex -e "$ROOT[$EXTRAS]"
+    if [[ ",$EXTRAS," == *,deploy,* ]]; then
+        # without its protobuf<=3.20.2 pin, which current onnx cannot use; the deploy extra has the rest
+        "${pip[@]}" --no-deps mmdeploy
+    fi
     stamp_value > "$STAMP"
 }
 

@@ -33,6 +33,8 @@ class LearnableAffineBlock(nn.Module):
         self.bias = nn.Parameter(torch.tensor([bias_value]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale is None:  # folded into the conv before it (ConvBNAct.switch_to_deploy)
+            return x + self.bias
         return torch.addcmul(self.bias, x, self.scale)
 
 
@@ -89,12 +91,36 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
             x = F.pad(x, self.pad)
-        x = self.bn(self.conv(x))
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
         if self.act is not None:
             x = self.act(x)
         if self.lab is not None:
             x = self.lab(x)
         return x
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold the BatchNorm (running statistics) into the conv, and the LAB's scale too when it is
+        positive and the activation is a ReLU (``s * relu(z) == relu(s * z)`` for ``s > 0``), leaving
+        ``conv -> act -> + lab.bias``. Other norms are kept. Idempotent."""
+        if not isinstance(self.bn, _BatchNorm) or not self.bn.track_running_stats:
+            return
+        conv, bn = self.conv, self.bn
+        factor = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        bias = bn.bias.double() - bn.running_mean.double() * factor
+        if conv.bias is not None:
+            bias = bias + conv.bias.double() * factor
+        lab = self.lab
+        if lab is not None and lab.scale is not None and isinstance(self.act, nn.ReLU) \
+                and lab.scale.item() > 0:
+            factor, bias = factor * lab.scale.double(), bias * lab.scale.double()
+            lab.scale = None
+        shape = (-1, ) + (1, ) * (conv.weight.dim() - 1)
+        conv.weight.copy_((conv.weight.double() * factor.view(shape)).to(conv.weight.dtype))
+        conv.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=conv.weight.requires_grad)
+        self.bn = None
 
 
 class LightConvBNAct(nn.Module):
@@ -377,6 +403,14 @@ class HGNetV2(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into its conv (and the LABs' scales where exact) for inference and
+        export; mmdeploy calls this before exporting. Outputs stay those of the model in eval mode;
+        the weights keep their names (``conv.bias`` is added, ``lab.scale`` goes where folded)."""
+        for module in self.modules():
+            if isinstance(module, ConvBNAct):
+                module.switch_to_deploy()
 
     def _freeze_stages(self):
         frozen = [self.stem, *self.stages[:self.frozen_stages]] if self.frozen_stages >= 0 else []

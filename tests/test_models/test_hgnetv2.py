@@ -5,7 +5,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from hgnet_backbones import HGNetV2
-from hgnet_backbones.models.hgnetv2 import LearnableAffineBlock
+from hgnet_backbones.models.hgnetv2 import ConvBNAct, LearnableAffineBlock
 
 # PaddleClas's trainable parameters without the head (last_conv, lab, fc), in millions.
 BACKBONE_PARAMS_M = {'B0': 1.85, 'B1': 2.20, 'B2': 6.03, 'B3': 10.05, 'B4': 13.55, 'B5': 33.33,
@@ -151,3 +151,52 @@ def test_default_init_is_not_pretrained_and_init_weights_runs_kaiming():
     model.init_weights()
     fan_in = w[0].numel()
     assert abs(w.std().item() - (2 / fan_in) ** 0.5) < 0.2 * (2 / fan_in) ** 0.5
+
+
+def _fixture_backbone(paddle_fixtures, arch, dtype):
+    model = HGNetV2(arch=arch, out_indices=(0, 1, 2, 3), init_cfg=dict(
+        type='Pretrained', checkpoint=str(paddle_fixtures / f'PPHGNetV2_{arch}.pdparams')))
+    model.init_weights()
+    return model.to(dtype).eval()
+
+
+@pytest.mark.parametrize('dtype,bound', [(torch.float64, 1e-7), (torch.float32, 1e-3)],
+                         ids=['float64', 'float32'])
+@pytest.mark.parametrize('arch', ['B0', 'B4'])
+def test_switch_to_deploy_folds_batchnorm_and_keeps_outputs(paddle_fixtures, arch, dtype, bound):
+    ref = _fixture_backbone(paddle_fixtures, arch, dtype)
+    fused = copy.deepcopy(ref)
+    fused.switch_to_deploy()
+    assert not any(isinstance(m, _BatchNorm) for m in fused.modules())
+    assert all(m.conv.bias is not None for m in fused.modules() if isinstance(m, ConvBNAct))
+    x = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(0)).to(dtype)
+    with torch.no_grad():
+        outs_ref, outs_fused = ref(x), fused(x)
+    for i, (a, b) in enumerate(zip(outs_ref, outs_fused)):
+        err = float((a - b).abs().max() / a.abs().max())
+        assert err <= bound, f'{arch} stage {i + 1}: {err:.3e}'
+
+
+def test_switch_to_deploy_folds_positive_lab_scales_only(paddle_fixtures):
+    model = _fixture_backbone(paddle_fixtures, 'B0', torch.float64)
+    scales = {n: m.scale.item() for n, m in model.named_modules() if isinstance(m, LearnableAffineBlock)}
+    model.switch_to_deploy()
+    left = {n for n, m in model.named_modules() if isinstance(m, LearnableAffineBlock) and
+            m.scale is not None}
+    # the fixture's random weights have LABs of both signs; s * relu(z) == relu(s * z) only for s > 0
+    assert left == {n for n, s in scales.items() if s <= 0}
+    assert 0 < len(left) < len(scales)
+    params = dict(model.named_parameters())
+    assert 'stem.stem1.conv.bias' in params and 'stem.stem1.lab.bias' in params
+
+
+def test_switch_to_deploy_keeps_norms_without_running_stats():
+    torch.manual_seed(0)
+    model = HGNetV2(arch='B0', norm_cfg=dict(type='GN', num_groups=4)).double().eval()
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        before = model(x)[0]
+        model.switch_to_deploy()
+        after = model(x)[0]
+    assert model.stem.stem1.bn is not None and model.stem.stem1.conv.bias is None
+    torch.testing.assert_close(after, before, rtol=0, atol=0)

@@ -1,0 +1,4 @@
+_base_ = ['./onnx_config.py']
+
+codebase_config = dict(type='mmpretrain', task='Classification')
+onnx_config = dict(output_names=['output'])
