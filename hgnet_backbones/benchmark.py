@@ -42,19 +42,26 @@ class Result:
     extra: Dict = field(default_factory=dict)
 
 
-def measure(fn: Callable, x: torch.Tensor, warmup: int, repeats: int) -> List[float]:
-    """Wall times (ms) of ``repeats`` calls of ``fn(x)`` after ``warmup`` calls."""
+def measure(fns: Dict[str, Callable], x: torch.Tensor, warmup: int, repeats: int
+            ) -> Dict[str, List[float]]:
+    """Wall times (ms) of ``repeats`` calls of each ``fn(x)``, after ``warmup`` calls of each.
+
+    The calls are interleaved (one of each path per round), so a load that comes and goes on the
+    machine weighs on every path alike and their ratios stay fair.
+    """
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    times = {name: [] for name in fns}
     with torch.inference_mode():
-        for _ in range(warmup):
-            fn(x)
+        for fn in fns.values():
+            for _ in range(warmup):
+                fn(x)
         sync()
-        times = []
         for _ in range(repeats):
-            start = time.perf_counter()
-            fn(x)
-            sync()
-            times.append((time.perf_counter() - start) * 1e3)
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn(x)
+                sync()
+                times[name].append((time.perf_counter() - start) * 1e3)
     return times
 
 
@@ -127,6 +134,8 @@ def onnxruntime_fn(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Cal
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # idle ORT threads would otherwise spin on the cores the interleaved torch paths run on
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     session = ort.InferenceSession(buffer.getvalue(), options, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
     return lambda t: torch.from_numpy(session.run(None, {name: t.numpy()})[-1])
@@ -177,26 +186,21 @@ def run_inference(archs: Sequence[str], device: str = 'cpu', batches: Sequence[i
             fns = _paths(arch, device, precision, paths, threads, example[:1])
             for batch in batches:
                 x = example[:batch]
+                if progress:
+                    progress(f'{arch} {device} {precision} batch {batch}')
                 with torch.inference_mode(), _autocast(device, precision):
                     ref = _last(fns['ours eager'](x)) if 'ours eager' in fns else None
-                timm_median = None
+                    errors = {name: relative_error(_last(fn(x)), ref) if ref is not None
+                              else float('nan') for name, fn in fns.items()}
+                with _autocast(device, precision):
+                    times = measure(fns, x, warmup, repeats)
+                medians = {name: _quartiles(t) for name, t in times.items()}
+                timm_median = medians.get('timm eager', (None, ))[0]
                 for name in [p for p in paths if p in fns]:
-                    if progress:
-                        progress(f'{arch} {device} {precision} batch {batch}: {name}')
-                    fn = fns[name]
-                    with _autocast(device, precision):
-                        times = measure(fn, x, warmup, repeats)
-                        with torch.inference_mode():
-                            err = relative_error(_last(fn(x)), ref) if ref is not None else float('nan')
-                    median, iqr = _quartiles(times)
-                    if name == 'timm eager':
-                        timm_median = median
+                    median, iqr = medians[name]
                     results.append(Result(arch, device, name, precision, batch, median, iqr,
-                                          batch * 1e3 / median, err))
-                for r in results:
-                    if (r.arch, r.device, r.precision, r.batch) == (arch, device, precision, batch) \
-                            and timm_median:
-                        r.vs_timm = r.median_ms / timm_median
+                                          batch * 1e3 / median, errors[name],
+                                          median / timm_median if timm_median else None))
     return results
 
 

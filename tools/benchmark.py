@@ -38,7 +38,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     precisions = args.precisions or (['fp32'] if args.device == 'cpu' else list(GPU_PRECISIONS))
 
-    steps = len(args.archs) * len(precisions) * len(args.batches) * len(args.paths) \
+    steps = len(args.archs) * len(precisions) * len(args.batches) \
         + 2 * len(args.memory_archs) + (0 if args.no_sizes else len(args.archs))
     bar = ProgressBar(steps)
     sizes = {}
