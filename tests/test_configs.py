@@ -1,10 +1,13 @@
 """Every config of the project builds in its codebase, with the expected sizes and recipe."""
+import copy
 from pathlib import Path
 
 import pytest
 import torch
 
+from hgnet_backbones import stage_channels
 from hgnet_backbones.apis import build_model, codebase_of, load_config
+from hgnet_backbones.tiny_data import SHAPES, make_tiny_coco
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 # model configs; configs/deploy/ holds mmdeploy deploy configs (tests/test_deploy.py)
@@ -96,3 +99,79 @@ def test_stage2_eval_configs_load_paddleclas_weights_of_their_arch():
         cfg = load_config(str(CONFIGS / 'hgnetv2' / f'hgnetv2-{variant}_3rdparty-ssld-stage2_in1k.py'))
         assert cfg.load_from == f'paddleclas://{variant.upper()}/ssld_stage2'
         assert cfg.test_pipeline[1].scale == 236  # PaddleClas's stage-2 evaluation resize
+
+
+DET_CONFIGS = [p for p in ALL_CONFIGS if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn',
+                                                         'rtmdet', 'dino') and 'tiny' not in p.name]
+
+
+def _neck_in_channels(neck):
+    return list((neck[0] if isinstance(neck, list) else neck).in_channels)
+
+
+def test_every_detector_comes_in_b0_and_b4():
+    names = {p.name for p in DET_CONFIGS}
+    for family in ('retinanet', 'faster-rcnn', 'mask-rcnn', 'rtmdet', 'dino-4scale'):
+        assert {arch for arch in ('b0', 'b4') if any(n.startswith(f'{family}_hgnetv2-{arch}_') for n in names)} \
+            == {'b0', 'b4'}, family
+
+
+@pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.name)
+def test_detector_configs_start_from_ssld_stage1_with_neck_channels_of_their_arch(path):
+    cfg = load_config(str(path))
+    backbone = cfg.model.backbone
+    assert (backbone.type, backbone.frozen_stages, backbone.norm_eval) == ('HGNetV2', 0, True)
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint='ssld_stage1')
+    assert backbone.arch == path.name.split('hgnetv2-')[1][:2].upper()
+    assert _neck_in_channels(cfg.model.neck) == [stage_channels(backbone.arch)[i]
+                                                 for i in backbone.out_indices]
+    mean_std = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
+    preprocessor = cfg.model.data_preprocessor
+    assert (preprocessor.mean, preprocessor.std, preprocessor.bgr_to_rgb) == (*mean_std, True)
+    if 'dino' in path.name:
+        assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.1
+
+
+@pytest.fixture(scope='module')
+def tiny_coco_batch(tmp_path_factory):
+    """Two images of the tiny COCO-format set with boxes and masks, as mmdet's data loader gives them."""
+    from mmdet.datasets import CocoDataset
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    root = tmp_path_factory.mktemp('tiny_coco')
+    make_tiny_coco(root, num_train=2, num_val=1)
+    init_default_scope('mmdet')
+    dataset = CocoDataset(
+        data_root=str(root), ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'), metainfo=dict(classes=SHAPES),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+                  dict(type='PackDetInputs')])
+    return pseudo_collate([dataset[0], dataset[1]])
+
+
+@pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.name)
+def test_detector_trains_a_step_on_cpu_with_gradients_in_unfrozen_stages_only(path, tiny_coco_batch):
+    from mmengine.model import revert_sync_batchnorm
+    torch.manual_seed(0)
+    cfg = load_config(str(path))
+    if cfg.model.type == 'DINO':  # it picks 900 queries among the encoder's tokens: ~650 here
+        cfg.model.num_queries = 100
+    model = revert_sync_batchnorm(build_model(cfg))  # as a 1-process Runner does
+    model.train()
+    sides = [tuple(img.shape[-2:]) for img in tiny_coco_batch['inputs']]
+    assert any(h % 32 or w % 32 for h, w in sides), sides  # padding is the data preprocessor's job
+    batch = copy.deepcopy(tiny_coco_batch)
+    if not getattr(model, 'with_mask', False):
+        for sample in batch['data_samples']:
+            del sample.gt_instances.masks
+    data = model.data_preprocessor(batch, True)
+    divisor = model.data_preprocessor.pad_size_divisor
+    assert data['inputs'].shape[-2] % divisor == 0 and data['inputs'].shape[-1] % divisor == 0
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    backbone = model.backbone
+    assert all(not p.requires_grad and p.grad is None for p in backbone.stem.parameters())
+    for i, stage in enumerate(backbone.stages):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in stage.parameters()), i

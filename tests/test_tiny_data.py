@@ -1,8 +1,13 @@
 import hashlib
+import json
 
+import numpy as np
+import pytest
 from PIL import Image
+from pycocotools import mask as mask_utils
+from scipy.ndimage import binary_erosion
 
-from hgnet_backbones.tiny_data import PHOTOS, load_photo, make_tiny_imagenet
+from hgnet_backbones.tiny_data import PHOTOS, SHAPES, load_photo, make_tiny_coco, make_tiny_imagenet
 
 
 def _digest(root):
@@ -34,3 +39,38 @@ def test_tiny_imagenet_layout_labels_and_determinism(tmp_path):
     make_tiny_imagenet(tmp_path / 'b', num_train=3, num_val=2, size=64, seed=1)
     make_tiny_imagenet(tmp_path / 'c', num_train=3, num_val=2, size=64, seed=2)
     assert _digest(root) == _digest(tmp_path / 'b') != _digest(tmp_path / 'c')
+
+
+def test_tiny_coco_boxes_areas_and_polygons_match_the_drawn_shapes(tmp_path):
+    root = tmp_path / 'a'
+    assert make_tiny_coco(root, num_train=4, num_val=2, seed=1) == {'train': 4, 'val': 2}
+    for split, num in (('train', 4), ('val', 2)):
+        coco = json.loads((root / 'annotations' / f'instances_{split}.json').read_text())
+        assert [c['name'] for c in coco['categories']] == list(SHAPES)
+        assert len(coco['images']) == num
+        assert {a['image_id'] for a in coco['annotations']} == {i['id'] for i in coco['images']}
+        pixels = {i['id']: np.asarray(Image.open(root / split / i['file_name']).convert('RGB'), float)
+                  for i in coco['images']}
+        for image in coco['images']:
+            assert pixels[image['id']].shape == (image['height'], image['width'], 3)
+        assert any(p.shape[0] % 32 or p.shape[1] % 32 for p in pixels.values())
+        for ann in coco['annotations']:
+            h, w = pixels[ann['image_id']].shape[:2]
+            poly = np.array(ann['segmentation'][0]).reshape(-1, 2)
+            x, y, bw, bh = ann['bbox']
+            np.testing.assert_allclose([x, y, x + bw, y + bh], [*poly.min(0), *poly.max(0)], atol=0.01)
+            assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
+            # the polygon rasterised by pycocotools covers one uniformly coloured shape
+            mask = mask_utils.decode(mask_utils.frPyObjects(ann['segmentation'], h, w))[..., 0]
+            assert mask_utils.area(mask_utils.encode(np.asfortranarray(mask))) == \
+                pytest.approx(ann['area'], rel=0.15)
+            inside = pixels[ann['image_id']][binary_erosion(mask.astype(bool), iterations=2)]
+            assert inside.std(0).max() < 6, ann  # one fill colour (JPEG noise aside)
+    make_tiny_coco(tmp_path / 'b', num_train=4, num_val=2, seed=1)
+    make_tiny_coco(tmp_path / 'c', num_train=4, num_val=2, seed=2)
+    assert _digest(root) == _digest(tmp_path / 'b') != _digest(tmp_path / 'c')
+
+
+def test_tiny_coco_refuses_shapes_larger_than_the_images(tmp_path):
+    with pytest.raises(ValueError, match=r'radius_range \(10, 80\)'):
+        make_tiny_coco(tmp_path, radius_range=(10, 80))

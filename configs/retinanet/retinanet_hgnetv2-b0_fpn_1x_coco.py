@@ -1,21 +1,5 @@
-_base_ = [
-    'mmdet::_base_/models/retinanet_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['hgnet_backbones'], allow_failed_imports=False)
-
+# mmdet's ResNet-50 recipe with HGNetV2-B0; the FPN starts at stage 2 (start_level=1) as for ResNet
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', '../_base_/hgnetv2_det.py']
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='HGNetV2',
-        arch='B0',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=0,  # the stem, as ResNet's frozen_stages=1 freezes its stem and first stage
-        norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint='ssld_stage1')),
-    # HGNetV2-B0 stage channels (hgnet_backbones.stage_channels('B0')); FPN starts at stage 2
-    neck=dict(in_channels=[64, 256, 512, 1024]))
-
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
+    backbone=dict(_base_.hgnetv2_backbone, _delete_=True),
+    neck=dict(in_channels=[64, 256, 512, 1024]))  # hgnet_backbones.stage_channels('B0')

@@ -1,0 +1,5 @@
+# mmdet's ResNet-50 recipe with HGNetV2-B0; the FPN starts at stage 2 (start_level=1) as for ResNet
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/hgnetv2_det.py']
+model = dict(
+    backbone=dict(_base_.hgnetv2_backbone, _delete_=True),
+    neck=dict(in_channels=[64, 256, 512, 1024]))  # hgnet_backbones.stage_channels('B0')
