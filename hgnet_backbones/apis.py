@@ -1,5 +1,6 @@
 """Config-level helpers behind the tools: one entry point whatever the config's codebase
 (mmpretrain, mmdet or mmseg, told by its ``default_scope``)."""
+import copy
 import os
 import os.path as osp
 from typing import Optional, Sequence
@@ -33,7 +34,7 @@ def build_model(cfg: Config) -> torch.nn.Module:
     as the Runner would; no weights are loaded."""
     init_default_scope(codebase_of(cfg))
     from mmengine.registry import MODELS
-    model_cfg = cfg.model.copy()
+    model_cfg = copy.deepcopy(cfg.model)  # detectors fill in their sub-configs while building
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     return MODELS.build(model_cfg)
