@@ -1,18 +1,20 @@
 """Make a tiny dataset from the photos scikit-image ships (nothing is downloaded).
 
     python tools/make_tiny_dataset.py cls data/tiny_imagenet
+    python tools/make_tiny_dataset.py seg data/tiny_ade20k
 """
 import argparse
 
-from hgnet_backbones.tiny_data import make_tiny_imagenet
+from hgnet_backbones.tiny_data import make_tiny_ade20k, make_tiny_imagenet
 
-MAKERS = {'cls': make_tiny_imagenet}
+MAKERS = {'cls': make_tiny_imagenet, 'seg': make_tiny_ade20k}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('kind', choices=sorted(MAKERS), help='cls: ImageNet-format classification')
+    parser.add_argument('kind', choices=sorted(MAKERS), help='cls: ImageNet-format classification; '
+                        'seg: ADE20K-layout semantic segmentation')
     parser.add_argument('out', help='output folder')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
