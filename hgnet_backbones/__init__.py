@@ -7,10 +7,11 @@
 from . import compat  # noqa: F401  (mmengine on torch >= 2.6 and NumPy 2; see compat.py)
 from .checkpoint import (convert_state_dict, load_pretrained_backbone, read_pdparams,
                          register_checkpoint_loaders)
+from .hooks import ValidateBeforeTrainingHook
 from .models import HGNetV2, HGNetV2ClsHead, stage_channels
 from .version import __version__
 
 register_checkpoint_loaders()
 
 __all__ = ['HGNetV2', 'HGNetV2ClsHead', 'convert_state_dict', 'load_pretrained_backbone',
-           'read_pdparams', 'stage_channels', '__version__']
+           'read_pdparams', 'stage_channels', 'ValidateBeforeTrainingHook', '__version__']

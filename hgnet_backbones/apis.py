@@ -5,6 +5,7 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import RUNNERS, init_default_scope
@@ -169,4 +170,40 @@ def classify(image_or_dir: str, config: str, checkpoint: str, topk: int = 5,
         results.append(dict(
             file_name=file_name, class_ids=ids, scores=[round(float(s), 5) for s in top.values],
             label_names=[classes[i] if classes and i < len(classes) else str(i) for i in ids]))
+    return results
+
+
+def _save_image_atomic(image, path: str) -> None:
+    """Write an RGB uint8 array as an image (format from the suffix) through a temporary file."""
+    from PIL import Image
+    folder, name = osp.split(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'.{name}.tmp-{os.getpid()}{osp.splitext(name)[1]}')
+    try:
+        Image.fromarray(image).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def segment(image_or_dir: str, config: str, checkpoint: str, out_dir: str, opacity: float = 0.5,
+            with_labels: bool = True, device: Optional[str] = None) -> list:
+    """Semantic segmentation of each image with mmseg's ``MMSegInferencer``. Writes
+    ``out_dir/<image name>.png``, the image with each pixel's predicted class painted over it in the
+    palette's colour (``opacity``; ``with_labels`` writes the class names), and returns
+    ``[{'file_name', 'overlay', 'classes': {name: fraction of the pixels}}]``. Class names and palette
+    come from the checkpoint's dataset meta or the config's test set."""
+    from mmseg.apis import MMSegInferencer
+    inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
+    names = inferencer.model.dataset_meta['classes']
+    results = []
+    for file_name in list_images(image_or_dir):
+        # one input: the inferencer returns its visualization and prediction unlisted
+        out = inferencer(file_name, return_vis=True, opacity=opacity, with_labels=with_labels)
+        overlay = osp.join(out_dir, osp.splitext(osp.basename(file_name))[0] + '.png')
+        _save_image_atomic(out['visualization'], overlay)
+        labels, counts = np.unique(out['predictions'], return_counts=True)
+        results.append(dict(file_name=file_name, overlay=overlay, classes={
+            names[i]: round(float(c) / out['predictions'].size, 4) for i, c in zip(labels, counts)}))
     return results

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from hgnet_backbones.tiny_data import make_tiny_imagenet
+from hgnet_backbones.tiny_data import make_tiny_ade20k, make_tiny_imagenet
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py')
+TINY_SEG_CONFIG = str(REPO / 'configs/upernet/upernet_hgnetv2-b0_1xb4-300iter_tiny-ade20k-128x128.py')
 
 
 @pytest.fixture(scope='module')
@@ -127,3 +128,62 @@ def test_infer_prints_top5_with_imagenet_names_matching_the_model(paddle_fixture
     top = logits.softmax(-1)[0].topk(5)
     assert printed['class_ids'] == top.indices.tolist()
     np.testing.assert_allclose(printed['scores'], top.values.numpy(), atol=2e-3)
+
+
+@pytest.fixture(scope='module')
+def tiny_seg_run(tmp_path_factory):
+    """UPerNet-B0 trained by tools/train.py on the tiny ADE20K-layout set: (data root, work dir, log)."""
+    root = tmp_path_factory.mktemp('tiny_ade20k')
+    assert make_tiny_ade20k(root) == {'training': 48, 'validation': 16}
+    work_dir = tmp_path_factory.mktemp('seg_work')
+    options = [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+    result = subprocess.run(_tool('train.py', TINY_SEG_CONFIG, '--work-dir', work_dir, '--cfg-options',
+                                  'randomness.seed=0', *options),
+                            capture_output=True, text=True, cwd=REPO, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, work_dir, result.stdout + result.stderr
+
+
+def test_upernet_b0_training_on_tiny_ade20k_raises_miou_far_above_the_untrained(tiny_seg_run):
+    import ast
+    _, work_dir, log = tiny_seg_run
+    metrics = {when: ast.literal_eval(re.search(rf'validation {when} training: (\{{.*\}})', log).group(1))
+               for when in ('before', 'after')}
+    # measured with seeds 0, 1, 2: before 0.5, 6.8, 1.2; after 47.3, 41.3, 36.7. Predicting background
+    # everywhere scores about 13 (its IoU, about 80, over 6 classes).
+    assert metrics['after']['mIoU'] >= 25.0, metrics
+    assert metrics['after']['mIoU'] >= metrics['before']['mIoU'] + 20.0, metrics
+    assert (work_dir / 'iter_300.pth').exists()
+
+
+def test_infer_writes_colour_overlay_of_the_segmentation(tiny_seg_run, tmp_path):
+    import numpy as np
+    from mmseg.apis import inference_model, init_model
+    from PIL import Image
+
+    from hgnet_backbones.apis import segment
+    root, work_dir, _ = tiny_seg_run
+    image = root / 'images/validation/ADE_val_00000001.jpg'
+    checkpoint = str(work_dir / 'iter_300.pth')
+    result = subprocess.run(_tool('infer.py', image, TINY_SEG_CONFIG, checkpoint, '--out-dir', tmp_path),
+                            capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert printed['overlay'] == str(tmp_path / 'ADE_val_00000001.png')
+    assert Image.open(printed['overlay']).size == Image.open(image).size
+
+    # without the class names, the overlay is (1 - opacity) * image + opacity * palette colour of
+    # the class mmseg's own inference predicts at each pixel
+    [plain] = segment(str(image), TINY_SEG_CONFIG, checkpoint, str(tmp_path / 'plain'), opacity=0.5,
+                      with_labels=False)
+    model = init_model(TINY_SEG_CONFIG, checkpoint, device='cpu')
+    pred = inference_model(model, str(image)).pred_sem_seg.data[0].numpy()
+    palette = np.array(model.dataset_meta['palette'])
+    rgb = np.asarray(Image.open(image).convert('RGB'), dtype=np.float64)
+    expected = 0.5 * rgb + 0.5 * palette[pred]
+    overlay = np.asarray(Image.open(plain['overlay']), dtype=np.float64)
+    assert np.abs(overlay - expected).max() <= 1.0
+    names = model.dataset_meta['classes']
+    shares = {names[i]: (pred == i).mean() for i in np.unique(pred)}
+    assert plain['classes'] == pytest.approx(shares, abs=1e-4) == printed['classes']
+    assert len(shares) > 1  # the trained model finds objects, not only background

@@ -1,5 +1,7 @@
 """Every config of the project builds in its codebase, with the expected sizes and recipe."""
 import copy
+import inspect
+import math
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ def _params_m(model):
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: p.name)
 def test_config_builds_with_hgnetv2_backbone(path):
     cfg = load_config(str(path))
-    assert cfg.custom_imports.imports == ['hgnet_backbones']
+    assert cfg.custom_imports.imports[0] == 'hgnet_backbones'
     with torch.device('meta'):
         model = build_model(cfg)
     assert type(model.backbone).__name__ == 'HGNetV2'
@@ -177,3 +179,101 @@ def test_detector_trains_a_step_on_cpu_with_gradients_in_unfrozen_stages_only(pa
     assert all(not p.requires_grad and p.grad is None for p in backbone.stem.parameters())
     for i, stage in enumerate(backbone.stages):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in stage.parameters()), i
+
+
+# our segmentation config folders -> the mmseg ResNet-50 config each follows
+SEG_ANCHORS = {
+    'upernet': 'upernet/upernet_r50_4xb4-160k_ade20k-512x512.py',
+    'deeplabv3plus': 'deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py',
+    'mask2former': 'mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
+}
+SEG_CONFIGS = [p for p in ALL_CONFIGS if p.parent.name in SEG_ANCHORS]
+# what may differ from the anchor: the backbone and the channels it feeds the heads
+BACKBONE_KEYS = ('custom_imports', 'hgnetv2_backbone', 'model.backbone', 'model.pretrained',
+                 'model.decode_head.in_channels', 'model.decode_head.c1_in_channels',
+                 'model.auxiliary_head.in_channels')
+
+
+def _flatten(tree, prefix=''):
+    """``{'a.b': leaf}``, without the ``_scope_`` keys that inheriting across packages adds."""
+    if isinstance(tree, (list, tuple)):
+        return {prefix[:-1]: [_flatten(item) for item in tree]}
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    return {k: v for key, value in tree.items() if key != '_scope_'
+            for k, v in _flatten(value, f'{prefix}{key}.').items()}
+
+
+@pytest.mark.parametrize('path', [p for p in SEG_CONFIGS if 'tiny' not in p.name], ids=lambda p: p.name)
+def test_segmentation_config_is_its_mmseg_anchor_but_for_the_backbone(path):
+    import mmseg
+    from mmengine.config import Config
+    from mmseg.models.backbones import ResNet
+    cfg = load_config(str(path))
+    anchor = Config.fromfile(Path(mmseg.__file__).parent / '.mim/configs' /
+                             SEG_ANCHORS[path.parent.name])
+    ours, ref = _flatten(cfg.to_dict()), _flatten(anchor.to_dict())
+    differ = sorted(k for k in ours.keys() | ref.keys()
+                    if not k.startswith(BACKBONE_KEYS) and ours.get(k, 'missing') != ref.get(k, 'missing'))
+    assert not differ, differ
+    if 'custom_imports' in anchor:
+        assert anchor.custom_imports.imports in cfg.custom_imports.imports
+
+    backbone, resnet = cfg.model.backbone, anchor.model.backbone
+    defaults = inspect.signature(ResNet.__init__).parameters
+
+    def anchor_value(key):
+        return resnet.get(key, defaults[key].default)
+
+    assert backbone.type == 'HGNetV2'
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint='ssld_stage1')
+    assert backbone.out_indices == tuple(anchor_value('out_indices'))
+    assert backbone.norm_cfg == anchor_value('norm_cfg')
+    assert backbone.norm_eval == anchor_value('norm_eval')
+    assert backbone.get('frozen_stages', -1) == anchor_value('frozen_stages')
+    assert backbone.get('out_stride', 32) == 4 * math.prod(anchor_value('strides'))
+
+    channels = stage_channels(backbone.arch)
+    for name in ('decode_head', 'auxiliary_head'):
+        head = cfg.model.get(name)
+        if head is None:
+            continue
+        index = head.get('in_index', (0, 1, 2, 3))
+        expected = channels[index] if isinstance(index, int) else [channels[i] for i in index]
+        assert head.in_channels == expected, name
+        assert head.get('c1_in_channels', channels[0]) == channels[0]
+
+
+@pytest.mark.parametrize('path', SEG_CONFIGS, ids=lambda p: p.name)
+def test_segmentation_config_trains_one_step_on_cpu(path):
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    cfg = load_config(str(path))
+    cfg.model.backbone.init_cfg = None  # the SSLD weights can't be downloaded here
+    cfg.model.data_preprocessor.size = (32, 64)
+    torch.manual_seed(0)
+    model = revert_sync_batchnorm(build_model(cfg))  # as mmengine's Runner does without a process group
+    model.init_weights()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    label = torch.full((1, 32, 64), 2)
+    label[:, 10:25, 20:50] = 5
+    label[:, :2] = 255  # ignored
+    data = dict(inputs=[torch.randint(0, 256, (3, 32, 64), dtype=torch.uint8) for _ in range(2)],
+                data_samples=[SegDataSample(gt_sem_seg=PixelData(data=label)) for _ in range(2)])
+    graded = set()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            p.register_hook(lambda grad, name=name: graded.add(name) if grad.abs().sum() > 0 else None)
+    before = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+    log_vars = model.train_step(data, optim_wrapper)
+    assert torch.isfinite(log_vars['loss'])
+    # gradients reach every conv of the backbone (stem and dilated stages alike) and the optimizer
+    # moves them; frozen parameters stay (LAB biases right before a 1x1 conv + BN may get none)
+    convs = {f'backbone.{n}' for n, p in model.backbone.named_parameters() if n.endswith('conv.weight')}
+    assert len(convs) > 20 and convs <= graded, sorted(convs - graded)[:5]
+    assert any(n.startswith('decode_head.') for n in graded)
+    for name, p in model.backbone.named_parameters():
+        if not p.requires_grad or f'backbone.{name}' in convs:
+            assert p.requires_grad != torch.equal(p, before[name]), name

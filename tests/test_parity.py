@@ -71,3 +71,29 @@ def test_classifier_logits_match_paddle_with_pdparams_in_config(paddle_fixtures,
         model.init_cfg = dict(type='Pretrained', checkpoint=pdparams)
         model.init_weights()
     _check_logits(model, paddle_fixtures, arch, dtype)
+
+
+@pytest.mark.parametrize('out_stride', [32, 16, 8])
+@pytest.mark.parametrize('arch', ['B0', 'B4'])
+def test_dilated_backbone_maps_subsampled_equal_paddles_stride_32_maps(paddle_fixtures, arch,
+                                                                       out_stride):
+    """A stride-2 conv's output is its stride-1 output at even positions; a conv after it, dilated 2x,
+    computes at those positions what it computed on the strided map (zero padding included, as "same"
+    padding doubles with the dilation). So every stage map of a dilated backbone, taken every
+    ``stride / out_stride`` pixels, must be Paddle's undilated map, whatever the input size."""
+    import numpy as np
+
+    from hgnet_backbones.parity import relative_error
+    model = HGNetV2(arch=arch, out_indices=(0, 1, 2, 3), out_stride=out_stride, init_cfg=dict(
+        type='Pretrained', checkpoint=str(paddle_fixtures / f'PPHGNetV2_{arch}.pdparams')))
+    model.init_weights()  # strict: every key present, same shapes
+    model = model.double().eval()
+    io = np.load(paddle_fixtures / f'PPHGNetV2_{arch}_io.npz')
+    x = torch.from_numpy(io['x250x330_input']).double()  # 250 x 330: not a multiple of 32
+    with torch.no_grad():
+        outs = model(x)
+    for i, (out, stride) in enumerate(zip(outs, (4, 8, 16, 32))):
+        step = stride // min(stride, out_stride)
+        assert tuple(out.shape[2:]) == (-(-250 // (stride // step)), -(-330 // (stride // step)))
+        err = relative_error(out[..., ::step, ::step], io[f'x250x330_stage{i + 1}'])
+        assert err <= BOUNDS[torch.float64], f'{arch} out_stride={out_stride} stage{i + 1}: {err:.3e}'

@@ -7,7 +7,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from scipy.ndimage import binary_erosion
 
-from hgnet_backbones.tiny_data import PHOTOS, SHAPES, load_photo, make_tiny_coco, make_tiny_imagenet
+from hgnet_backbones.tiny_data import (PHOTOS, SEG_CLASSES, SHAPES, load_photo, make_tiny_ade20k,
+                                       make_tiny_coco, make_tiny_imagenet, segmentation)
 
 
 def _digest(root):
@@ -74,3 +75,44 @@ def test_tiny_coco_boxes_areas_and_polygons_match_the_drawn_shapes(tmp_path):
 def test_tiny_coco_refuses_shapes_larger_than_the_images(tmp_path):
     with pytest.raises(ValueError, match=r'radius_range \(10, 80\)'):
         make_tiny_coco(tmp_path, radius_range=(10, 80))
+
+
+def test_tiny_ade20k_label_maps_say_exactly_which_photo_each_pixel_shows(monkeypatch):
+    # every photo one flat colour with a zero channel, the texture flat grey (tinted, every channel > 0):
+    # the colour of a pixel then names its source, which must be its label
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255]], np.uint8)
+    monkeypatch.setattr(segmentation, 'load_photo',
+                        lambda name: np.broadcast_to(colours[list(PHOTOS).index(name)], (300, 400, 3)))
+    monkeypatch.setattr(segmentation, 'load_texture', lambda name: np.full((300, 300), 200, np.uint8))
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(10):
+        image, label = segmentation.make_scene(rng, size=96, max_objects=3)
+        assert image.shape == (96, 96, 3) and image.dtype == np.uint8 and label.shape == (96, 96)
+        source = np.ones((96, 96), np.uint8)  # background
+        for i, colour in enumerate(colours):
+            source[(image == colour).all(axis=2)] = i + 2
+        assert (source == 1).sum() > 0 and (image[source == 1] > 0).all()
+        np.testing.assert_array_equal(label, source)
+        seen.update(np.unique(label).tolist())
+    assert seen == set(range(1, len(SEG_CLASSES) + 1))
+
+
+def test_tiny_ade20k_layout_and_determinism(tmp_path):
+    counts = make_tiny_ade20k(tmp_path / 'a', num_train=3, num_val=2, size=64, seed=1)
+    assert counts == {'training': 3, 'validation': 2}
+    root = tmp_path / 'a'
+    for split, tag, n in (('training', 'train', 3), ('validation', 'val', 2)):
+        names = [f'ADE_{tag}_{i:08d}' for i in range(1, n + 1)]
+        assert sorted(p.stem for p in (root / 'images' / split).iterdir()) == names
+        assert sorted(p.name for p in (root / 'annotations' / split).iterdir()) == \
+            [f'{name}.png' for name in names]
+        for name in names:
+            assert Image.open(root / 'images' / split / f'{name}.jpg').size == (64, 64)
+            label = Image.open(root / 'annotations' / split / f'{name}.png')
+            assert label.mode == 'L' and label.size == (64, 64)
+            values = set(np.unique(np.asarray(label)).tolist())
+            assert 1 in values and len(values) > 1 and values <= set(range(1, len(SEG_CLASSES) + 1))
+    make_tiny_ade20k(tmp_path / 'b', num_train=3, num_val=2, size=64, seed=1)
+    make_tiny_ade20k(tmp_path / 'c', num_train=3, num_val=2, size=64, seed=2)
+    assert _digest(root) == _digest(tmp_path / 'b') != _digest(tmp_path / 'c')

@@ -3,5 +3,7 @@ CPU. Nothing is downloaded; the same seed gives the same files."""
 from .classification import make_tiny_imagenet
 from .detection import SHAPES, make_tiny_coco
 from .photos import load_photo, PHOTOS
+from .segmentation import make_tiny_ade20k, SEG_CLASSES
 
-__all__ = ['PHOTOS', 'SHAPES', 'load_photo', 'make_tiny_coco', 'make_tiny_imagenet']
+__all__ = ['PHOTOS', 'SEG_CLASSES', 'SHAPES', 'load_photo', 'make_tiny_ade20k', 'make_tiny_coco',
+           'make_tiny_imagenet']

@@ -20,3 +20,14 @@ def load_photo(name: str) -> np.ndarray:
     if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
         image = image[0]
     return np.ascontiguousarray(image[..., :3])
+
+# greyscale textures bundled with scikit-image, for backgrounds
+TEXTURES = ('brick', 'grass', 'gravel')
+
+
+def load_texture(name: str) -> np.ndarray:
+    """A greyscale uint8 texture by name (see :data:`TEXTURES`)."""
+    import skimage.data
+    if name not in TEXTURES:
+        raise ValueError(f'unknown texture {name!r}; choose one of {list(TEXTURES)}')
+    return getattr(skimage.data, name)()

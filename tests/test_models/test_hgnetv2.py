@@ -200,3 +200,33 @@ def test_switch_to_deploy_keeps_norms_without_running_stats():
         after = model(x)[0]
     assert model.stem.stem1.bn is not None and model.stem.stem1.conv.bias is None
     torch.testing.assert_close(after, before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('out_stride', [32, 16, 8])
+def test_out_stride_caps_map_strides_for_sizes_not_divisible_by_32(out_stride):
+    model = HGNetV2(arch='B0', out_indices=(0, 1, 2, 3), out_stride=out_stride).eval()
+    strides = [min(s, out_stride) for s in (4, 8, 16, 32)]
+    assert [f['reduction'] for f in model.feature_info] == strides
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 100, 75))
+    # every stride-2 conv pads (k - 1) // 2, so a map is ceil(size / stride)
+    assert [tuple(o.shape[2:]) for o in outs] == [(-(-100 // s), -(-75 // s)) for s in strides]
+
+
+@pytest.mark.parametrize('out_stride', [16, 8])
+def test_out_stride_keeps_parameters_and_changes_only_strides_and_dilations(out_stride):
+    ref, model = HGNetV2(arch='B0'), HGNetV2(arch='B0', out_stride=out_stride)
+    assert {k: v.shape for k, v in model.state_dict().items()} == \
+        {k: v.shape for k, v in ref.state_dict().items()}
+    assert all(c.dilation == (1, 1) for c in ref.modules() if isinstance(c, torch.nn.Conv2d))
+    # the downsample that lost its stride keeps the dilation before it; the convs after it double it
+    undilated = {16: 3, 8: 2}[out_stride]
+    for i, stage in enumerate(model.stages):
+        dilation = 2 ** max(0, i - undilated + 1)
+        if stage.downsample is not None:
+            assert stage.downsample.conv.stride == ((1, 1) if i >= undilated else (2, 2))
+            assert stage.downsample.conv.dilation == (max(1, dilation // 2), ) * 2
+        kernels = [c for c in stage.blocks.modules()
+                   if isinstance(c, torch.nn.Conv2d) and c.kernel_size[0] > 1]
+        assert kernels and all(c.dilation == (dilation, dilation) for c in kernels)
+        assert all(c.padding == (c.kernel_size[0] // 2 * dilation, ) * 2 for c in kernels)
