@@ -82,6 +82,15 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def finish_distributed() -> None:
+    """Wait for every process, then tear the process group down before the interpreter exits: a
+    gloo group left to the exit can abort a process ("terminate called without an active exception")
+    while its peers still talk to it."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def setup_amp(cfg: Config, amp: bool = False) -> None:
     """``amp``: force AMP on. Without a GPU, an AMP config falls back to fp32 (mmengine's
     AmpOptimWrapper refuses to run on the CPU)."""
@@ -121,6 +130,7 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
     setup_launcher(cfg, launcher)
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
     return runner
 
 
@@ -134,7 +144,9 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, launcher:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     setup_launcher(cfg, launcher)
-    return build_runner(cfg).test()
+    metrics = build_runner(cfg).test()
+    finish_distributed()
+    return metrics
 
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
