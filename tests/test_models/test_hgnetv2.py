@@ -230,3 +230,50 @@ def test_out_stride_keeps_parameters_and_changes_only_strides_and_dilations(out_
                    if isinstance(c, torch.nn.Conv2d) and c.kernel_size[0] > 1]
         assert kernels and all(c.dilation == (dilation, dilation) for c in kernels)
         assert all(c.padding == (c.kernel_size[0] // 2 * dilation, ) * 2 for c in kernels)
+
+
+@pytest.mark.parametrize('dtype,bound', [(torch.float64, 1e-7), (torch.float32, 1e-3)],
+                         ids=['float64', 'float32'])
+@pytest.mark.parametrize('arch', ['B0', 'B4'])
+def test_channels_last_deploy_model_computes_the_eager_maps(paddle_fixtures, arch, dtype, bound):
+    ref = _fixture_backbone(paddle_fixtures, arch, dtype)
+    fast = copy.deepcopy(ref)
+    fast.switch_to_deploy()
+    fast = fast.to(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 100, 75, generator=torch.Generator().manual_seed(0)).to(dtype)
+    with torch.no_grad():
+        outs_ref = ref(x)
+        outs_fast = fast(x.contiguous(memory_format=torch.channels_last))
+    for i, (a, b) in enumerate(zip(outs_ref, outs_fast)):
+        assert b.is_contiguous(memory_format=torch.channels_last)
+        err = float((a - b).abs().max() / a.abs().max())
+        assert err <= bound, f'{arch} stage {i + 1}: {err:.3e}'
+
+
+def test_stem_pool_is_paddles_same_max_pool_whose_padding_never_wins():
+    from hgnet_backbones.models.hgnetv2 import same_max_pool_2x2
+    x = -1 - torch.rand(2, 3, 5, 6, dtype=torch.float64)  # all negative: zero padding would win
+    out = same_max_pool_2x2(x)
+    assert out.shape == x.shape
+    for i in range(5):
+        for j in range(6):
+            window = x[:, :, i:i + 2, j:j + 2]  # cut at the bottom and right edges
+            torch.testing.assert_close(out[:, :, i, j], window.amax(dim=(2, 3)), rtol=0, atol=0)
+
+
+def test_lab_and_relu_work_in_place_only_without_autograd():
+    torch.manual_seed(0)
+    model = HGNetV2(arch='B0', out_indices=(0, 1, 2, 3)).double()
+    for m in model.modules():
+        if isinstance(m, LearnableAffineBlock):
+            m.scale.data.fill_(-0.7)
+            m.bias.data.fill_(0.3)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        fast = model(x)
+    slow = model(x)  # autograd on: no tensor autograd needs is overwritten
+    sum(o.sum() for o in slow).backward()
+    for a, b in zip(fast, slow):  # the same up to rounding (addcmul vs mul_ then add_)
+        assert float((a - b.detach()).abs().max() / a.abs().max()) <= 1e-12
+    assert all(m.scale.grad is not None for m in model.modules() if isinstance(m, LearnableAffineBlock))
