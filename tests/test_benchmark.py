@@ -35,3 +35,15 @@ def test_with_cp_lowers_training_step_peak_memory():
     plain = train_step_peak_memory('B0', 2, with_cp=False)
     ckpt = train_step_peak_memory('B0', 2, with_cp=True)
     assert 0 < ckpt < plain
+
+
+def test_model_sizes_builds_the_classifier_whatever_the_default_scope():
+    from mmengine.registry import DefaultScope
+
+    from hgnet_backbones.benchmark import model_sizes
+    # an mmseg or mmdet build earlier in the process leaves its scope as the default
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        sizes = model_sizes('B0', size=64)
+    assert round(sizes['backbone_params'] / 1e6, 2) == 1.85  # PaddleClas's count
+    assert round(sizes['classifier_params'] / 1e6, 2) == 6.00
+    assert sizes['classifier_flops'] > sizes['backbone_flops'] > 0

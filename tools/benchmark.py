@@ -4,8 +4,9 @@ a CSV and a chart of PaddleClas's ImageNet top-1 against the measured latency.
     python tools/benchmark.py                              # B0-B6 on the CPU
     python tools/benchmark.py --archs B0 B4 --device cuda  # fp32/fp16/bf16 on a GPU
 
-Paths: timm eager (the baseline), ours eager, ours deploy (BN folded), + channels_last, + torch.compile,
-ONNX Runtime (CPU). Each path's output is checked against our eager model before it is timed.
+Paths: timm eager (the baseline), ours eager, ours deploy (BN folded), + channels_last, + torch.compile
+(Inductor with freezing; channels_last on a CPU), ONNX Runtime (CPU; its idle threads don't spin, so
+they take no core from the next path timed). Each path's output is checked against our eager model before it is timed.
 """
 import argparse
 import shlex
