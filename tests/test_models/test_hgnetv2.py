@@ -163,7 +163,9 @@ def _fixture_backbone(paddle_fixtures, arch, dtype):
 @pytest.mark.parametrize('dtype,bound', [(torch.float64, 1e-7), (torch.float32, 1e-3)],
                          ids=['float64', 'float32'])
 @pytest.mark.parametrize('arch', ['B0', 'B4'])
-def test_switch_to_deploy_folds_batchnorm_and_keeps_outputs(paddle_fixtures, arch, dtype, bound):
+@pytest.mark.parametrize('channels_last', [False, True], ids=['nchw', 'channels_last'])
+def test_switch_to_deploy_folds_batchnorm_and_keeps_outputs(paddle_fixtures, arch, dtype, bound,
+                                                            channels_last):
     ref = _fixture_backbone(paddle_fixtures, arch, dtype)
     fused = copy.deepcopy(ref)
     fused.switch_to_deploy()
@@ -171,8 +173,13 @@ def test_switch_to_deploy_folds_batchnorm_and_keeps_outputs(paddle_fixtures, arc
     assert all(m.conv.bias is not None for m in fused.modules() if isinstance(m, ConvBNAct))
     x = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(0)).to(dtype)
     with torch.no_grad():
-        outs_ref, outs_fused = ref(x), fused(x)
+        outs_ref = ref(x)
+        if channels_last:  # the benchmark's faster eager path
+            fused = fused.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        outs_fused = fused(x)
     for i, (a, b) in enumerate(zip(outs_ref, outs_fused)):
+        assert b.is_contiguous(memory_format=torch.channels_last) == channels_last
         err = float((a - b).abs().max() / a.abs().max())
         assert err <= bound, f'{arch} stage {i + 1}: {err:.3e}'
 
@@ -230,24 +237,6 @@ def test_out_stride_keeps_parameters_and_changes_only_strides_and_dilations(out_
                    if isinstance(c, torch.nn.Conv2d) and c.kernel_size[0] > 1]
         assert kernels and all(c.dilation == (dilation, dilation) for c in kernels)
         assert all(c.padding == (c.kernel_size[0] // 2 * dilation, ) * 2 for c in kernels)
-
-
-@pytest.mark.parametrize('dtype,bound', [(torch.float64, 1e-7), (torch.float32, 1e-3)],
-                         ids=['float64', 'float32'])
-@pytest.mark.parametrize('arch', ['B0', 'B4'])
-def test_channels_last_deploy_model_computes_the_eager_maps(paddle_fixtures, arch, dtype, bound):
-    ref = _fixture_backbone(paddle_fixtures, arch, dtype)
-    fast = copy.deepcopy(ref)
-    fast.switch_to_deploy()
-    fast = fast.to(memory_format=torch.channels_last)
-    x = torch.randn(1, 3, 100, 75, generator=torch.Generator().manual_seed(0)).to(dtype)
-    with torch.no_grad():
-        outs_ref = ref(x)
-        outs_fast = fast(x.contiguous(memory_format=torch.channels_last))
-    for i, (a, b) in enumerate(zip(outs_ref, outs_fast)):
-        assert b.is_contiguous(memory_format=torch.channels_last)
-        err = float((a - b).abs().max() / a.abs().max())
-        assert err <= bound, f'{arch} stage {i + 1}: {err:.3e}'
 
 
 def test_stem_pool_is_paddles_same_max_pool_whose_padding_never_wins():
