@@ -149,7 +149,7 @@ def test_upernet_b0_training_on_tiny_ade20k_raises_miou_far_above_the_untrained(
     _, work_dir, log = tiny_seg_run
     metrics = {when: ast.literal_eval(re.search(rf'validation {when} training: (\{{.*\}})', log).group(1))
                for when in ('before', 'after')}
-    # measured with seeds 0, 1, 2: before 0.5, 6.8, 1.2; after 47.3, 41.3, 36.7. Predicting background
+    # measured with seeds 0, 1, 2: before 0.5, 6.8, 1.2; after 38.7, 39.2, 37.2. Predicting background
     # everywhere scores about 13 (its IoU, about 80, over 6 classes).
     assert metrics['after']['mIoU'] >= 25.0, metrics
     assert metrics['after']['mIoU'] >= metrics['before']['mIoU'] + 20.0, metrics
