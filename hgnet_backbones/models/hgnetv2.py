@@ -21,7 +21,7 @@ def checkpointed(fn, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
 
 
 # activations whose mmcv/torch class takes no ``inplace`` argument
-NOT_INPLACE_ACTS = ('Tanh', 'PReLU', 'Sigmoid', 'HSigmoid', 'Swish', 'GELU', 'SiLU', 'Clip', 'Clamp')
+NOT_INPLACE_ACTS = ('Tanh', 'PReLU', 'Sigmoid', 'HSigmoid', 'Swish', 'GELU', 'Clip', 'Clamp')
 
 
 def same_max_pool_2x2(x: torch.Tensor) -> torch.Tensor:

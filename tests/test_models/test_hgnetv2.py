@@ -266,3 +266,17 @@ def test_lab_and_relu_work_in_place_only_without_autograd():
     for a, b in zip(fast, slow):  # the same up to rounding (addcmul vs mul_ then add_)
         assert float((a - b.detach()).abs().max() / a.abs().max()) <= 1e-12
     assert all(m.scale.grad is not None for m in model.modules() if isinstance(m, LearnableAffineBlock))
+
+
+@pytest.mark.parametrize('act', ['ReLU', 'SiLU', 'GELU', 'Clamp'])
+def test_activations_run_in_place_where_their_class_allows(act):
+    torch.manual_seed(0)
+    model = HGNetV2(arch='B0', act_cfg=dict(type=act))
+    plain = HGNetV2(arch='B0', act_cfg=dict(type=act, inplace=False) if act in ('ReLU', 'SiLU')
+                    else dict(type=act))
+    plain.load_state_dict(model.state_dict())
+    assert getattr(model.stem.stem1.act, 'inplace', None) == (True if act in ('ReLU', 'SiLU') else None)
+    x = torch.randn(2, 3, 64, 64)
+    outs = [m(x)[0] for m in (model, plain)]  # training mode, autograd on
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-6, atol=1e-6)
+    outs[0].sum().backward()
