@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+from mmengine.config import Config
 
 from .analysis import count_flops, count_params
 from .model_zoo import MODEL_ZOO
 
 INFERENCE_PATHS = ('timm eager', 'ours eager', 'ours deploy', 'ours deploy channels_last',
-                   'ours deploy compile', 'ours onnxruntime')
+                   'ours deploy compile', 'ours onnxruntime', 'ours tensorrt')
 GPU_PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
@@ -157,9 +158,30 @@ def onnxruntime_fn(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Cal
     return lambda t: torch.from_numpy(session.run(None, {name: t.numpy()})[-1])
 
 
+def tensorrt_fn(model: torch.nn.Module, example: torch.Tensor, fp16: bool, work_dir: str) -> Callable:
+    """A TensorRT engine of ``model`` (ONNX with a dynamic batch of 1 to ``len(example)``), built and
+    run by :mod:`hgnet_backbones.deploy` (TensorRT >= 10 Python API); ``fp16`` sets the FP16 builder
+    flag (inputs and outputs stay float32)."""
+    from .deploy import TensorRTWrapper, build_tensorrt_engine
+    onnx_file = os.path.join(work_dir, 'backbone.onnx')
+    torch.onnx.export(model, (example[:1], ), onnx_file, dynamo=False, opset_version=17,
+                      input_names=['input'], output_names=['output'],
+                      dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}})
+    shape = list(example.shape[1:])
+    deploy_cfg = Config(dict(backend_config=dict(
+        type='tensorrt', common_config=dict(fp16_mode=fp16, max_workspace_size=1 << 30),
+        model_inputs=[dict(input_shapes=dict(input=dict(
+            min_shape=[1, *shape], opt_shape=[1, *shape], max_shape=[len(example), *shape])))])))
+    engine = build_tensorrt_engine(onnx_file, os.path.join(work_dir, 'backbone.engine'), deploy_cfg,
+                                   device=str(example.device))
+    wrapper = TensorRTWrapper(engine, device=str(example.device), output_names=['output'])
+    return lambda t: wrapper({'input': t})['output']
+
+
 def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], threads: int,
            example: torch.Tensor) -> Dict[str, Callable]:
-    """Callables for each wanted inference path (those available here)."""
+    """Callables for each wanted inference path (those available here); ``example`` holds the
+    largest batch."""
     eager = ours(arch).to(device)
     fns = {'ours eager': eager}
     if 'timm eager' in wanted:
@@ -177,9 +199,18 @@ def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], thread
     if 'ours onnxruntime' in wanted and device == 'cpu' and precision == 'fp32':
         try:
             source = fns.get('ours deploy', eager)
-            fns['ours onnxruntime'] = onnxruntime_fn(source, example, threads)
+            fns['ours onnxruntime'] = onnxruntime_fn(source, example[:1], threads)
         except ImportError:
             pass
+    if 'ours tensorrt' in wanted and device != 'cpu' and precision in ('fp32', 'fp16'):
+        try:
+            from .deploy import tensorrt_unavailable_reason
+            available = tensorrt_unavailable_reason(device) is None
+        except ImportError:  # the deploy extra (mmdeploy) is not installed
+            available = False
+        if available:
+            fns['ours tensorrt'] = tensorrt_fn(fns.get('ours deploy', eager), example,
+                                               precision == 'fp16', tempfile.mkdtemp())
     return {k: v for k, v in fns.items() if k in wanted}
 
 
@@ -199,7 +230,7 @@ def run_inference(archs: Sequence[str], device: str = 'cpu', batches: Sequence[i
     for arch in archs:
         for precision in precisions:
             example = torch.randn(max(batches), 3, size, size, device=device)
-            fns = _paths(arch, device, precision, paths, threads, example[:1])
+            fns = _paths(arch, device, precision, paths, threads, example)
             for batch in batches:
                 x = example[:batch]
                 if progress:

@@ -47,3 +47,40 @@ def test_model_sizes_builds_the_classifier_whatever_the_default_scope():
     assert round(sizes['backbone_params'] / 1e6, 2) == 1.85  # PaddleClas's count
     assert round(sizes['classifier_params'] / 1e6, 2) == 6.00
     assert sizes['classifier_flops'] > sizes['backbone_flops'] > 0
+
+
+def test_tensorrt_path_builds_an_engine_for_batches_up_to_the_largest(monkeypatch, tmp_path):
+    """TensorRT itself needs a GPU; here the builder and runner are stand-ins that record what the
+    benchmark asks of them and run the exported ONNX in ONNX Runtime."""
+    import onnxruntime as ort
+    import torch
+
+    from hgnet_backbones import benchmark, deploy
+    seen = {}
+
+    def build(onnx_file, engine_file, deploy_cfg, device):
+        seen.update(onnx=onnx_file, cfg=deploy_cfg, device=device)
+        return engine_file
+
+    class Runner:
+        def __init__(self, engine_file, device, output_names):
+            self.session = ort.InferenceSession(seen['onnx'], providers=['CPUExecutionProvider'])
+            self.output_names = output_names
+
+        def __call__(self, inputs):
+            outs = self.session.run(self.output_names, {k: v.numpy() for k, v in inputs.items()})
+            return dict(zip(self.output_names, map(torch.from_numpy, outs)))
+
+    monkeypatch.setattr(deploy, 'build_tensorrt_engine', build)
+    monkeypatch.setattr(deploy, 'TensorRTWrapper', Runner)
+    model = benchmark.deploy(benchmark.ours('B0'))
+    example = torch.randn(4, 3, 64, 64)
+    fn = benchmark.tensorrt_fn(model, example, fp16=True, work_dir=str(tmp_path))
+    backend = seen['cfg'].backend_config
+    assert backend.common_config.fp16_mode is True
+    assert backend.model_inputs[0].input_shapes.input == dict(
+        min_shape=[1, 3, 64, 64], opt_shape=[1, 3, 64, 64], max_shape=[4, 3, 64, 64])
+    with torch.no_grad():
+        for batch in (1, 4):  # the ONNX batch axis is dynamic
+            ref = model(example[:batch])[-1]
+            assert float((fn(example[:batch]) - ref).abs().max() / ref.abs().max()) <= 1e-5

@@ -6,7 +6,8 @@ a CSV and a chart of PaddleClas's ImageNet top-1 against the measured latency.
 
 Paths: timm eager (the baseline), ours eager, ours deploy (BN folded), + channels_last, + torch.compile
 (Inductor with freezing; channels_last on a CPU), ONNX Runtime (CPU; its idle threads don't spin, so
-they take no core from the next path timed). Each path's output is checked against our eager model before it is timed.
+they take no core from the next path timed), TensorRT (GPU, fp32 and fp16, where `tensorrt` >= 10 and
+the deploy extra are installed). Each path's output is checked against our eager model before it is timed.
 """
 import argparse
 import shlex
