@@ -40,10 +40,11 @@ assert keep.tolist() == [0]
 PY
 }
 
-build_mmcv_wheel() {  # $1: version, $2: output folder
-    local version=$1 out=$2 work
+build_mmcv_wheel() (  # $1: version, $2: output folder. A subshell: its EXIT trap removes the work
+    # folder (a RETURN trap would stay set and fire again, without $work, when later functions return)
+    version=$1 out=$2
     work=$(mktemp -d)
-    trap 'rm -rf "$work"' RETURN
+    trap 'rm -rf "$work"' EXIT
     log "building mmcv $version with its ops from the sdist (30-50 min on 2 cores); the wheel goes to $out"
     "$VENV/bin/pip" download -q --no-deps --no-binary :all: --no-build-isolation -d "$work" "mmcv==$version"
     tar -xzf "$work"/mmcv-"$version".tar.gz -C "$work"
@@ -52,11 +53,10 @@ build_mmcv_wheel() {  # $1: version, $2: output folder
     (cd "$work/mmcv-$version" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
         "$VENV/bin/pip" wheel -q --no-build-isolation --no-deps -w "$work/dist" .)
     mkdir -p "$out"
-    local whl
     whl=$(ls "$work"/dist/mmcv-"$version"-*.whl)
     cp "$whl" "$out/.tmp-$(basename "$whl")"
     mv "$out/.tmp-$(basename "$whl")" "$out/$(basename "$whl")"
-}
+)
 
 install_mmcv() {
     local version torch_version pytag wheels
