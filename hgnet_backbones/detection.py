@@ -8,6 +8,7 @@ from typing import Optional, Union
 from mmengine.config import Config
 
 from .apis import build_runner, list_images, load_config
+from .hooks import ValidateBeforeTrainingHook
 from .tiny_data import make_tiny_coco
 
 
@@ -76,15 +77,15 @@ def tiny_detection_run(config: str, work_dir: str, weights: Optional[str] = None
     set_coco_root(cfg, str(data_root))
     if weights is not None:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=weights)
+    # validates the initialised detector before training; the train loop validates the last epoch
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ValidateBeforeTrainingHook')]
     runner = build_runner(cfg)
-    # runner.train() initialises the weights unless they already are; evaluate what it will train
-    runner.model.init_weights()
-    before = runner.val()
     runner.train()
-    after = runner.val()
+    [hook] = [h for h in runner.hooks if isinstance(h, ValidateBeforeTrainingHook)]
+    after = hook.after
     # mmdet's CocoMetric reports nothing when no box passes the head's score_thr, as for a detector
     # that has not learnt yet; its AP is then 0 (-1 stays for object sizes absent from the set)
-    before = before or {key: min(value, 0.0) for key, value in after.items()}
+    before = hook.before or {key: min(value, 0.0) for key, value in after.items()}
     checkpoint = find_latest_checkpoint(str(work_dir))
     image = list_images(str(data_root / 'val'))[0]
     detect(image, runner.cfg, checkpoint, score_thr=score_thr, out_dir=str(work_dir))
