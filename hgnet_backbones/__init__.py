@@ -1,17 +1,24 @@
 """PaddleClas's PP-HGNetV2 (B0-B6) as an exact OpenMMLab backbone for mmpretrain, mmdet and mmseg.
 
-``custom_imports=dict(imports=['hgnet_backbones'])`` in a config registers ``HGNetV2`` and
-``HGNetV2ClsHead`` for all three codebases and lets ``load_from`` / ``init_cfg`` take PaddleClas
-``.pdparams`` files, their URLs and ``paddleclas://B4/ssld_stage1`` names.
+``import hgnet_backbones`` (or ``custom_imports=dict(imports=['hgnet_backbones'])`` in a config) needs
+only torch, mmengine and mmcv (or mmcv-lite). It registers ``HGNetV2`` and this package's hooks for
+all three codebases, lets ``load_from`` / ``init_cfg`` take PaddleClas ``.pdparams`` files, their URLs
+and ``paddleclas://B4/ssld_stage1`` names, and, once mmpretrain is imported, registers the
+classification head and the converted weights' names there. It changes nothing else in any other
+library; the opt-ins that do are named: :func:`use_safe_checkpoint_loading`.
 """
-from . import compat  # noqa: F401  (mmengine on torch >= 2.6 and NumPy 2; see compat.py)
-from .checkpoint import (convert_state_dict, load_pretrained_backbone, read_pdparams,
-                         register_checkpoint_loaders)
-from .hooks import ValidateBeforeTrainingHook
-from .models import HGNetV2, HGNetV2ClsHead, stage_channels
+from .hooks import SafeCheckpointHook, ValidateBeforeTrainingHook
+from .models import HGNetV2, stage_channels
+from .registry import register_with_codebases
 from .version import __version__
+from .weights import (CheckpointError, convert_checkpoint_file, convert_state_dict,
+                      load_pretrained_backbone, read_checkpoint, read_pdparams,
+                      register_checkpoint_loaders, use_safe_checkpoint_loading)
 
 register_checkpoint_loaders()
+register_with_codebases()
 
-__all__ = ['HGNetV2', 'HGNetV2ClsHead', 'convert_state_dict', 'load_pretrained_backbone',
-           'read_pdparams', 'stage_channels', 'ValidateBeforeTrainingHook', '__version__']
+__all__ = ['CheckpointError', 'HGNetV2', 'SafeCheckpointHook', 'ValidateBeforeTrainingHook',
+           'convert_checkpoint_file', 'convert_state_dict', 'load_pretrained_backbone',
+           'read_checkpoint', 'read_pdparams', 'stage_channels', 'use_safe_checkpoint_loading',
+           '__version__']

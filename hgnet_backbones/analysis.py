@@ -1,5 +1,5 @@
 """Model size and cost: parameters and FLOPs (one multiply-add counted as one FLOP, as mmengine's and
-fvcore's counters and PaddleClas's tables do)."""
+fvcore's counters and PaddleClas's tables do); and how far two outputs are apart."""
 from typing import Dict, Sequence
 
 import torch
@@ -34,8 +34,9 @@ def backbone_summary(arch: str, input_shape: Sequence[int] = (1, 3, 224, 224)) -
                 out_shapes=shapes, out_strides=[f['reduction'] for f in model.feature_info])
 
 
-def config_model_size(config: str, input_shape: Sequence[int] = (1, 3, 224, 224)) -> Dict:
-    """Parameters and FLOPs of the model a config builds (e.g. a full classifier)."""
-    from .apis import build_model, load_config
-    model = build_model(load_config(config))
-    return dict(params=count_params(model), flops=count_flops(model, input_shape))
+def relative_error(ours: torch.Tensor, ref) -> float:
+    """``max|ours - ref| / max|ref|``, computed in float64; ``ref`` a tensor or a NumPy array."""
+    ref = torch.as_tensor(ref).detach().double().cpu()
+    if tuple(ours.shape) != tuple(ref.shape):
+        raise ValueError(f'shape {tuple(ours.shape)} differs from the reference {tuple(ref.shape)}')
+    return float((ours.detach().double().cpu() - ref).abs().max() / ref.abs().max())

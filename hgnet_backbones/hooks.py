@@ -1,10 +1,20 @@
 """Training hooks, registered where mmpretrain, mmdet and mmseg all find them."""
+import collections
+import os
+import os.path as osp
 from typing import Optional
 
-from mmengine.hooks import Hook
-from mmengine.logging import print_log
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.logging import HistoryBuffer, print_log
 
+from .fileio import atomic_path, is_temporary, write_text
 from .registry import HOOKS
+
+_MARK = '__hgnet_backbones__'
 
 
 @HOOKS.register_module()
@@ -36,3 +46,140 @@ class ValidateBeforeTrainingHook(Hook):
             for when, metrics in (('before', self.before), ('after', self.after)):
                 shown = {k: round(float(v), 4) for k, v in metrics.items()}
                 print_log(f'validation {when} training: {shown}', logger='current')
+
+
+def to_weights_only(obj):
+    """``obj`` with mmengine's ``HistoryBuffer`` objects and NumPy arrays and scalars replaced by
+    marked dicts of tensors and Python values (new containers; ``obj`` is not changed), so that
+    ``torch.load(weights_only=True)`` reads it."""
+    if isinstance(obj, HistoryBuffer):
+        return {_MARK: 'HistoryBuffer', 'max_length': obj.max_length,
+                'log_history': torch.from_numpy(np.array(obj._log_history)),
+                'count_history': torch.from_numpy(np.array(obj._count_history))}
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            return {_MARK: 'ndarray-list', 'value': to_weights_only(obj.tolist())}
+        return {_MARK: 'ndarray', 'value': torch.from_numpy(np.array(obj))}
+    if isinstance(obj, np.generic):  # before float/int: np.float64 is a float
+        return {_MARK: 'numpy-scalar', 'value': obj.item(), 'dtype': str(obj.dtype)}
+    return _map_containers(obj, to_weights_only)
+
+
+def _map_containers(obj, fn):
+    """``obj`` with ``fn`` applied to the values of its dicts, lists and tuples (new containers)."""
+    if isinstance(obj, dict):
+        items = ((k, fn(v)) for k, v in obj.items())
+        return collections.OrderedDict(items) if isinstance(obj, collections.OrderedDict) else dict(items)
+    if type(obj) in (list, tuple):
+        return type(obj)(fn(v) for v in obj)
+    return obj
+
+
+def from_weights_only(obj):
+    """The inverse of :func:`to_weights_only`."""
+    if isinstance(obj, dict):
+        kind = obj.get(_MARK)
+        if kind == 'HistoryBuffer':
+            return HistoryBuffer(obj['log_history'].numpy(), obj['count_history'].numpy(),
+                                 obj['max_length'])
+        if kind == 'ndarray':
+            return obj['value'].numpy()
+        if kind == 'ndarray-list':
+            return np.array(from_weights_only(obj['value']), dtype=object)
+        if kind == 'numpy-scalar':
+            return np.dtype(obj['dtype']).type(obj['value'])
+    return _map_containers(obj, from_weights_only)
+
+
+class WorkDirBusyError(RuntimeError):
+    """Another training holds the work dir."""
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` (same arguments), with checkpoints that survive a kill and
+    resume under torch's ``weights_only`` loading; a drop-in for ``default_hooks.checkpoint``.
+
+    - Each checkpoint, and ``last_checkpoint``, is written to a temporary file beside it and renamed
+      over the final name once complete: a kill during a save leaves the previous checkpoints whole.
+      Temporary files of killed saves are removed when the next training in the work dir starts.
+    - With ``max_keep_ckpts``, the oldest checkpoint is removed only after the new one is on disk
+      (mmengine removes it first, so with ``max_keep_ckpts=1`` a kill during the save leaves none).
+    - One training per work dir: a lock (``filelock``, released when the process ends, even by a
+      kill) refuses a second training in a work dir that a running one holds.
+    - The message hub's ``HistoryBuffer`` objects and NumPy values are saved as tensors and plain
+      containers and restored on load (:func:`to_weights_only`), so mmengine 0.10.7 resumes on
+      torch >= 2.6, whose ``torch.load`` defaults to ``weights_only=True``, without allowlisting any
+      class. Checkpoints written by plain mmengine still load where they loaded before.
+
+    The atomic writes and the lock need a local ``out_dir``; elsewhere the hook saves as
+    ``CheckpointHook`` does. Best checkpoints (``save_best``) are saved as ``CheckpointHook`` does.
+    """
+
+    LOCK_NAME = '.train.lock'
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lock = None
+
+    def _is_local(self) -> bool:
+        return isinstance(self.file_backend, LocalBackend)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if not (is_main_process() and self._is_local()):
+            return
+        self._hold_work_dir(runner.work_dir)
+        if osp.isdir(self.out_dir):
+            for name in os.listdir(self.out_dir):
+                if is_temporary(name):
+                    os.remove(osp.join(self.out_dir, name))
+                    runner.logger.info(f'removed {name}, left by a save that did not finish')
+
+    def _hold_work_dir(self, work_dir: str) -> None:
+        from filelock import FileLock, Timeout
+        lock = FileLock(osp.join(work_dir, self.LOCK_NAME), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise WorkDirBusyError(
+                f'work dir {work_dir} is in use by another training (it holds {lock.lock_file}); '
+                'wait for it to end, or give this run another --work-dir') from None
+        self._lock = lock
+
+    def after_run(self, runner) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        for key in list(checkpoint):
+            checkpoint[key] = to_weights_only(checkpoint[key])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        for key in list(checkpoint):
+            checkpoint[key] = from_weights_only(checkpoint[key])
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not self._is_local():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        stale = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                stale.append(self.keep_ckpt_ids[0])
+            self.keep_ckpt_ids.append(step)  # the deque drops the oldest id itself
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        self.last_ckpt = osp.join(self.out_dir, self.filename_tmpl.format(step))
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        if not is_main_process():
+            return  # the runner saves on the main process only
+        with atomic_path(self.last_ckpt) as tmp:
+            runner.save_checkpoint(
+                self.out_dir, osp.basename(tmp), self.file_client_args,
+                save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
+                meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+        write_text(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        for old in stale:  # only now that the new checkpoint is whole
+            path = osp.join(self.out_dir, self.filename_tmpl.format(old))
+            if osp.isfile(path):
+                os.remove(path)

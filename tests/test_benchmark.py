@@ -31,7 +31,7 @@ def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, ca
 
 
 def test_with_cp_lowers_training_step_peak_memory():
-    from hgnet_backbones.benchmark import train_step_peak_memory
+    from benchmark import train_step_peak_memory
     plain = train_step_peak_memory('B0', 2, with_cp=False)
     ckpt = train_step_peak_memory('B0', 2, with_cp=True)
     assert 0 < ckpt < plain
@@ -40,7 +40,7 @@ def test_with_cp_lowers_training_step_peak_memory():
 def test_model_sizes_builds_the_classifier_whatever_the_default_scope():
     from mmengine.registry import DefaultScope
 
-    from hgnet_backbones.benchmark import model_sizes
+    from benchmark import model_sizes
     # an mmseg or mmdet build earlier in the process leaves its scope as the default
     with DefaultScope.overwrite_default_scope('mmseg'):
         sizes = model_sizes('B0', size=64)
@@ -55,7 +55,9 @@ def test_tensorrt_path_builds_an_engine_for_batches_up_to_the_largest(monkeypatc
     import onnxruntime as ort
     import torch
 
-    from hgnet_backbones import benchmark, deploy
+    import benchmark
+
+    from hgnet_backbones import deploy
     seen = {}
 
     def build(onnx_file, engine_file, deploy_cfg, device):

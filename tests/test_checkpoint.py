@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from hgnet_backbones import HGNetV2, convert_state_dict, read_pdparams
-from hgnet_backbones.checkpoint import (CheckpointError, UnsafePickleError, detect_format,
-                                        guess_arch, read_checkpoint, resolve_checkpoint)
-from hgnet_backbones.model_zoo import PADDLECLAS_WEIGHTS_URL, WEIGHTS_MIRROR_ENV
+from hgnet_backbones.weights import (CheckpointError, UnsafePickleError, detect_format, guess_arch,
+                                     read_checkpoint, resolve_checkpoint)
+from hgnet_backbones.weights.zoo import PADDLECLAS_WEIGHTS_URL, WEIGHTS_MIRROR_ENV
 
 
 def _pdparams(fixtures, arch):
@@ -189,7 +189,7 @@ def test_url_is_downloaded_to_torch_hub_cache_then_converted(weights_server, pad
 
 def test_short_names_resolve_to_paddleclas_urls(weights_server, tmp_path, monkeypatch):
     monkeypatch.delenv(WEIGHTS_MIRROR_ENV, raising=False)
-    from hgnet_backbones.model_zoo import official_weights_url
+    from hgnet_backbones.weights.zoo import official_weights_url
     assert official_weights_url('B4', 'ssld_stage1') == \
         PADDLECLAS_WEIGHTS_URL + 'PPHGNetV2_B4_ssld_stage1_pretrained.pdparams'
     assert official_weights_url('b2', 'ssld_stage2') == \

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hgnet_backbones import stage_channels
-from hgnet_backbones.apis import build_model, codebase_of, load_config
+from hgnet_backbones.apis.config import build_model, codebase_of, load_config
 from hgnet_backbones.tiny_data import SHAPES, make_tiny_coco
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'

@@ -17,9 +17,8 @@ pytest.importorskip('mmdeploy', reason='the deploy extra is not installed (HGNET
 import onnx  # noqa: E402
 
 from hgnet_backbones.apis import build_model  # noqa: E402
-from hgnet_backbones.checkpoint import save_checkpoint_atomic  # noqa: E402
-from hgnet_backbones.deploy import (  # noqa: E402
-    check_deploy_config, custom_operators, deploy, operator_counts, torch_onnx_for_mmdeploy)
+from hgnet_backbones.deploy import custom_operators, deploy, operator_counts  # noqa: E402
+from hgnet_backbones.deploy.export import check_deploy_config, torch_onnx_for_mmdeploy  # noqa: E402
 from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +64,7 @@ def _model_config(path: str, paddle_fixtures: Path, pipeline: list) -> Config:
 def _save(cfg: Config, model, folder: Path, name: str):
     cfg_file, checkpoint = folder / f'{name}.py', folder / f'{name}.pth'
     cfg.dump(str(cfg_file))
-    save_checkpoint_atomic({'state_dict': model.state_dict()}, str(checkpoint))
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
     return str(cfg_file), str(checkpoint)
 
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from hgnet_backbones.detection import detect, tiny_detection_run
+from hgnet_backbones.apis import detect
+from hgnet_backbones.apis.demo import tiny_detection_run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = str(REPO / 'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py')

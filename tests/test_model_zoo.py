@@ -6,7 +6,7 @@ import yaml
 
 from hgnet_backbones.analysis import count_flops, count_params
 from hgnet_backbones.apis import build_model, load_config
-from hgnet_backbones.model_zoo import MODEL_ZOO, PADDLECLAS_WEIGHTS_URL, metafile
+from hgnet_backbones.weights.zoo import MODEL_ZOO, PADDLECLAS_WEIGHTS_URL, metafile
 
 REPO = Path(__file__).resolve().parents[1]
 METAFILE = REPO / 'configs/hgnetv2/metafile.yml'

@@ -1,9 +1,9 @@
-"""Parity with PaddleClas's own model run under Paddle (the shared oracle), see hgnet_backbones.parity."""
+"""Parity with PaddleClas's own model run under Paddle (the shared oracle), see parity."""
 import pytest
 import torch
 
 from hgnet_backbones import HGNetV2
-from hgnet_backbones.parity import oracle_errors
+from parity import oracle_errors
 
 # float64 exposes only the port's own errors (an exact port gets ~1e-10, a structural slip >= 1e-3);
 # float32 rounding alone reaches 1.2e-4 on B4's stage 4.
@@ -49,7 +49,7 @@ def test_classifier_logits_match_paddle_with_converted_checkpoint(paddle_fixture
                                                                   tmp_path):
     from mmengine.runner import load_checkpoint
 
-    from hgnet_backbones.checkpoint import convert_checkpoint_file
+    from hgnet_backbones.weights import convert_checkpoint_file
     converted = tmp_path / f'{arch}.pth'
     convert_checkpoint_file(str(paddle_fixtures / f'PPHGNetV2_{arch}.pdparams'), str(converted))
     assert set(torch.load(converted, weights_only=True)) == {'state_dict', 'meta'}
@@ -83,7 +83,7 @@ def test_dilated_backbone_maps_subsampled_equal_paddles_stride_32_maps(paddle_fi
     ``stride / out_stride`` pixels, must be Paddle's undilated map, whatever the input size."""
     import numpy as np
 
-    from hgnet_backbones.parity import relative_error
+    from hgnet_backbones.analysis import relative_error
     model = HGNetV2(arch=arch, out_indices=(0, 1, 2, 3), out_stride=out_stride, init_cfg=dict(
         type='Pretrained', checkpoint=str(paddle_fixtures / f'PPHGNetV2_{arch}.pdparams')))
     model.init_weights()  # strict: every key present, same shapes

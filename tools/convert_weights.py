@@ -6,7 +6,7 @@
 """
 import argparse
 
-from hgnet_backbones.checkpoint import convert_checkpoint_file
+from hgnet_backbones.weights import convert_checkpoint_file
 
 
 def main(argv=None):

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from hgnet_backbones import use_safe_checkpoint_loading
 from hgnet_backbones.deploy import deploy
 
 
@@ -28,6 +29,7 @@ def main(argv=None):
                         help='where the TensorRT engine is built and run (export and ONNX Runtime '
                         'run on the CPU)')
     args = parser.parse_args(argv)
+    use_safe_checkpoint_loading()
     report = deploy(args.deploy_cfg, args.model_cfg, args.checkpoint, args.image, args.work_dir,
                     args.device)
     print(json.dumps(report, indent=2))

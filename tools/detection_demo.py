@@ -8,7 +8,8 @@ its boxes on a val image. Needs no download: the backbone trains from its own in
 import argparse
 from pathlib import Path
 
-from hgnet_backbones.detection import tiny_detection_run
+from hgnet_backbones import use_safe_checkpoint_loading
+from hgnet_backbones.apis.demo import tiny_detection_run
 
 CONFIG = (Path(__file__).resolve().parents[1] /
           'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py')
@@ -22,6 +23,7 @@ def main(argv=None):
     parser.add_argument('--weights', help='backbone weights (.pdparams, .pth, URL or ssld_stage1)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
+    use_safe_checkpoint_loading()
     result = tiny_detection_run(args.config, args.work_dir, weights=args.weights, seed=args.seed)
     print()
     print('| COCO bbox (val, 24 images) | mAP | mAP@50 | mAP@75 |')

@@ -11,6 +11,7 @@ CHECKPOINT may be a .pth, a PaddleClas .pdparams, a URL or paddleclas://B4/ssld_
 import argparse
 import json
 
+from hgnet_backbones import use_safe_checkpoint_loading
 from hgnet_backbones.apis import classify, codebase_of, load_config, segment
 
 
@@ -25,6 +26,7 @@ def main(argv=None):
     parser.add_argument('--opacity', type=float, default=0.5, help='segmentation: of the colours')
     parser.add_argument('--device', default=None)
     args = parser.parse_args(argv)
+    use_safe_checkpoint_loading()
     if codebase_of(load_config(args.config)) == 'mmseg':
         if not args.out_dir:
             parser.error(f'{args.config} is a segmentation config: give --out-dir for the overlays')

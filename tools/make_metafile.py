@@ -1,13 +1,13 @@
 """Write configs/hgnetv2/metafile.yml (mmpretrain's model-index format) from the model zoo table in
-hgnet_backbones/model_zoo.py, with parameters and FLOPs measured on the models.
+hgnet_backbones/weights/zoo.py, with parameters and FLOPs measured on the models.
 
     python tools/make_metafile.py [--out configs/hgnetv2/metafile.yml]
 """
 import argparse
 from pathlib import Path
 
-from hgnet_backbones.analysis import config_model_size
-from hgnet_backbones.model_zoo import MODEL_ZOO, write_metafile
+from hgnet_backbones.apis.config import config_model_size
+from hgnet_backbones.weights.zoo import MODEL_ZOO, write_metafile
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs/hgnetv2'
 DEFAULT_OUT = CONFIGS / 'metafile.yml'

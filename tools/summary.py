@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from hgnet_backbones.analysis import backbone_summary, count_params
-from hgnet_backbones.apis import build_model, codebase_of, load_config, tensor_outputs
+from hgnet_backbones.apis.config import build_model, codebase_of, load_config, tensor_outputs
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 DEFAULT_CONFIGS = [

@@ -8,6 +8,7 @@ import os
 
 from mmengine.config import DictAction
 
+from hgnet_backbones import use_safe_checkpoint_loading
 from hgnet_backbones.apis import train
 
 
@@ -26,6 +27,7 @@ def main(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    use_safe_checkpoint_loading()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
           launcher=args.launcher, cfg_options=args.cfg_options, no_validate=args.no_validate)

@@ -9,8 +9,9 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 
-from ..registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..registry import MODELS
 
 
 def checkpointed(fn, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
@@ -253,6 +254,10 @@ class HGV2Stage(nn.Module):
         return self.blocks(x)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 STAGE_FIELDS = ('in_channels', 'mid_channels', 'out_channels', 'num_blocks', 'downsample',
                 'light_block', 'kernel_size', 'num_layers')
 
@@ -275,7 +280,7 @@ class HGNetV2(BaseModule):
 
     Module and parameter names follow PaddleClas's structured names (``stem.stem1.conv``,
     ``stages.2.blocks.0.layers.1.conv2.bn``, ``aggregation_squeeze_conv``, ``lab.scale``), so PaddleClas
-    ``.pdparams`` load through a short rename table (see :mod:`hgnet_backbones.checkpoint`).
+    ``.pdparams`` load through a short rename table (see :mod:`hgnet_backbones.weights.convert`).
 
     Args:
         arch (str | dict): 'B0' ... 'B6', or a dict with the fields of :attr:`arch_zoo` entries:
@@ -362,18 +367,13 @@ class HGNetV2(BaseModule):
                  ]):
         super().__init__(init_cfg=copy.deepcopy(init_cfg))
         self.arch_name, self.arch_settings = self.parse_arch(arch)
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not isinstance(i, int) or not 0 <= i <= 3 for i in out_indices):
-            raise ValueError(f'out_indices must be stage indices in 0..3, got {out_indices!r}')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
-        if out_stride not in (8, 16, 32):
-            raise ValueError(f'out_stride must be 32, 16 or 8, got {out_stride!r}')
+        out_indices = self._check_arguments(
+            in_channels=in_channels, out_indices=out_indices, out_stride=out_stride,
+            use_lab=use_lab, frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp,
+            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.out_indices = out_indices
         self.out_stride = out_stride
-        self.use_lab = self.arch_settings['use_lab'] if use_lab is None else bool(use_lab)
+        self.use_lab = self.arch_settings['use_lab'] if use_lab is None else use_lab
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -402,6 +402,42 @@ class HGNetV2(BaseModule):
         self.out_channels = tuple(self.feature_info[i]['num_chs'] for i in out_indices)
         self._freeze_stages()
 
+    @staticmethod
+    def _check_arguments(in_channels, out_indices, out_stride, use_lab, frozen_stages, norm_eval,
+                         with_cp, conv_cfg, norm_cfg, act_cfg) -> Tuple[int, ...]:
+        """Refuse what would build a wrong model or fail deep inside, naming the argument; return
+        ``out_indices`` as a tuple."""
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out_indices = tuple(out_indices) if isinstance(out_indices, (list, tuple)) else out_indices
+        if not isinstance(out_indices, tuple) or not out_indices or any(
+                not _is_int(i) or not 0 <= i <= 3 for i in out_indices):
+            raise ValueError(f'out_indices must be stage indices in 0..3, e.g. (1, 2, 3); got '
+                             f'{out_indices!r}')
+        if list(out_indices) != sorted(set(out_indices)):
+            raise ValueError(f'out_indices must increase without repeats (the maps come out in '
+                             f'stage order, as out_channels lists them); got {out_indices!r}, '
+                             f'did you mean {tuple(sorted(set(out_indices)))!r}?')
+        if not _is_int(in_channels) or in_channels < 1:
+            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}')
+        if not _is_int(frozen_stages) or not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
+        if out_stride not in (8, 16, 32) or not _is_int(out_stride):
+            raise ValueError(f'out_stride must be 32, 16 or 8, got {out_stride!r}')
+        for name, value, allowed in (('use_lab', use_lab, 'True, False or None (the arch\'s value)'),
+                                     ('norm_eval', norm_eval, 'True or False'),
+                                     ('with_cp', with_cp, 'True or False')):
+            if not (isinstance(value, bool) or (value is None and name == 'use_lab')):
+                raise ValueError(f'{name} must be {allowed}, got {value!r}')
+        for name, cfg, example in (('norm_cfg', norm_cfg, "dict(type='BN')"),
+                                   ('act_cfg', act_cfg, "dict(type='ReLU')")):
+            if not isinstance(cfg, dict) or 'type' not in cfg:
+                raise ValueError(f'{name} must be a dict with a type, such as {example}; got {cfg!r}')
+        if conv_cfg is not None and (not isinstance(conv_cfg, dict) or 'type' not in conv_cfg):
+            raise ValueError(f"conv_cfg must be None or a dict with a type, such as "
+                             f"dict(type='Conv2d'); got {conv_cfg!r}")
+        return out_indices
+
     @classmethod
     def parse_arch(cls, arch: Union[str, dict]) -> Tuple[str, Dict]:
         """Return ``(name, settings)`` for an arch name ('B0'..'B6', any case) or a settings dict."""
@@ -416,11 +452,32 @@ class HGNetV2(BaseModule):
         missing = {'stem_channels', 'stages', 'use_lab'} - set(arch)
         if missing:
             raise ValueError(f'Custom HGNetV2 arch is missing {sorted(missing)}')
-        stages = tuple(tuple(row) for row in arch['stages'])
-        if len(stages) != 4 or any(len(row) != len(STAGE_FIELDS) for row in stages):
-            raise ValueError(f'Custom HGNetV2 arch needs 4 stage rows of {STAGE_FIELDS}, got {stages}')
-        return 'custom', dict(stem_channels=tuple(arch['stem_channels']), stages=stages,
-                              use_lab=bool(arch['use_lab']))
+        stem = arch['stem_channels']
+        if not isinstance(stem, (list, tuple)) or len(stem) != 2 or not all(
+                _is_int(c) and c > 0 for c in stem):
+            raise ValueError(f'Custom HGNetV2 arch: stem_channels must be two positive ints '
+                             f'(mid, out), got {stem!r}')
+        if not isinstance(arch['use_lab'], bool):
+            raise ValueError(f"Custom HGNetV2 arch: use_lab must be True or False, got {arch['use_lab']!r}")
+        rows = arch['stages']
+        if not isinstance(rows, (list, tuple)) or len(rows) != 4 or any(
+                not isinstance(row, (list, tuple)) or len(row) != len(STAGE_FIELDS) for row in rows):
+            raise ValueError(f'Custom HGNetV2 arch needs 4 stage rows of {STAGE_FIELDS}, got {rows!r}')
+        stages = tuple(tuple(row) for row in rows)
+        previous = stem[1]
+        for i, row in enumerate(stages):
+            cfg = dict(zip(STAGE_FIELDS, row))
+            bad = [k for k, v in cfg.items() if not (
+                isinstance(v, bool) if k in ('downsample', 'light_block') else _is_int(v) and v > 0)]
+            if bad or cfg['kernel_size'] % 2 == 0:
+                raise ValueError(f'Custom HGNetV2 arch, stage {i}: {bad or ["kernel_size"]} invalid in '
+                                 f'{cfg} (channels, blocks, layers: positive ints; kernel_size odd; '
+                                 'downsample, light_block: bools)')
+            if cfg['in_channels'] != previous:
+                raise ValueError(f"Custom HGNetV2 arch, stage {i}: in_channels={cfg['in_channels']} "
+                                 f'but the {"stem" if i == 0 else f"stage {i - 1}"} gives {previous}')
+            previous = cfg['out_channels']
+        return 'custom', dict(stem_channels=tuple(stem), stages=stages, use_lab=arch['use_lab'])
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = checkpointed(self.stem, x, self.with_cp)
@@ -456,8 +513,9 @@ class HGNetV2(BaseModule):
         return self
 
     def init_weights(self):
-        from hgnet_backbones.checkpoint import load_pretrained_backbone
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            # imported here: the weights package builds on the model, not the other way round
+            from ..weights.load import load_pretrained_backbone
             load_pretrained_backbone(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'),
                                      map_location=self.init_cfg.get('map_location', 'cpu'))
             self._is_init = True

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hgnet_backbones import HGNetV2ClsHead
+from hgnet_backbones.models.heads import HGNetV2ClsHead
 from hgnet_backbones.models.hgnetv2 import LearnableAffineBlock
 
 

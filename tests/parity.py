@@ -1,4 +1,5 @@
-"""Comparing this port with the Paddle parity oracle (PaddleClas's own model run under Paddle).
+"""Test helpers: comparing this port with the Paddle parity oracle (PaddleClas's own model run under
+Paddle).
 
 The oracle folder holds ``PPHGNetV2_<arch>.pdparams`` and ``PPHGNetV2_<arch>_io.npz`` with the inputs
 and Paddle's stem, stage1-4 and logits outputs, computed in float64.
@@ -10,25 +11,18 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from hgnet_backbones.analysis import relative_error
+
 FIXTURES_ENV = 'HGNET_PADDLE_FIXTURES'
 MAPS = ('stem', 'stage1', 'stage2', 'stage3', 'stage4', 'logits')
 
 
-def find_paddle_fixtures(repo_root: Optional[os.PathLike] = None) -> Optional[Path]:
+def find_paddle_fixtures() -> Optional[Path]:
     """The oracle folder: ``$HGNET_PADDLE_FIXTURES``, else ``<repo>/../shared/fixtures/paddle``."""
     if os.environ.get(FIXTURES_ENV):
         return Path(os.environ[FIXTURES_ENV])
-    root = Path(repo_root) if repo_root else Path(__file__).resolve().parents[1]
-    candidate = root.parent / 'shared' / 'fixtures' / 'paddle'
+    candidate = Path(__file__).resolve().parents[2] / 'shared' / 'fixtures' / 'paddle'
     return candidate if candidate.is_dir() else None
-
-
-def relative_error(ours: torch.Tensor, ref: np.ndarray) -> float:
-    """``max|ours - ref| / max|ref|``, computed in float64."""
-    if tuple(ours.shape) != ref.shape:
-        raise ValueError(f'shape {tuple(ours.shape)} differs from the reference {ref.shape}')
-    ref = torch.from_numpy(np.asarray(ref, dtype=np.float64))
-    return float((ours.detach().double().cpu() - ref).abs().max() / ref.abs().max())
 
 
 @torch.no_grad()

@@ -1,40 +1,16 @@
-"""HGNetV2 detectors in mmdet: inference through mmdet's ``DetInferencer``, and the tiny end-to-end run
-behind the README's main job (train a small detector on a CPU, COCO mAP before and after, boxes drawn).
-"""
+"""The tiny end-to-end detection run behind the README's main job: train a small HGNetV2 detector on a
+CPU, its COCO mAP before and after, its boxes drawn."""
 import os.path as osp
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 from mmengine.config import Config
 
-from .apis import build_runner, list_images, load_config
-from .hooks import ValidateBeforeTrainingHook
-from .tiny_data import make_tiny_coco
-
-
-def detect(image_or_dir: str, config: Union[str, Config], checkpoint: str, score_thr: float = 0.3,
-           out_dir: Optional[str] = None, device: Optional[str] = None) -> list:
-    """Boxes found in an image, or in every image of a folder, by mmdet's ``DetInferencer``:
-    ``[{'file_name', 'bboxes' (x1, y1, x2, y2), 'scores', 'labels', 'label_names'}]`` with scores of
-    at least ``score_thr``. ``out_dir``: also write each image with its boxes drawn to
-    ``out_dir/vis/``. Label names come from the checkpoint's dataset meta."""
-    from mmdet.apis import DetInferencer
-    if not 0 <= score_thr <= 1:
-        raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
-    inferencer = DetInferencer(model=config, weights=checkpoint, device=device, show_progress=False)
-    files = list_images(image_or_dir)
-    outputs = inferencer(files, pred_score_thr=score_thr, out_dir=out_dir or '',
-                         no_save_vis=out_dir is None)
-    classes = inferencer.model.dataset_meta.get('classes') or ()
-    results = []
-    for file_name, pred in zip(files, outputs['predictions']):
-        keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
-        labels = [pred['labels'][i] for i in keep]
-        results.append(dict(
-            file_name=file_name, bboxes=[[round(v, 2) for v in pred['bboxes'][i]] for i in keep],
-            scores=[round(pred['scores'][i], 4) for i in keep], labels=labels,
-            label_names=[classes[i] if i < len(classes) else str(i) for i in labels]))
-    return results
+from ..hooks import ValidateBeforeTrainingHook
+from ..tiny_data import make_tiny_coco
+from .config import load_config
+from .inference import detect, list_images
+from .runner import build_runner, use_safe_checkpoint_hook
 
 
 def set_coco_root(cfg: Config, data_root: str) -> None:
@@ -79,6 +55,7 @@ def tiny_detection_run(config: str, work_dir: str, weights: Optional[str] = None
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=weights)
     # validates the initialised detector before training; the train loop validates the last epoch
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ValidateBeforeTrainingHook')]
+    use_safe_checkpoint_hook(cfg)
     runner = build_runner(cfg)
     runner.train()
     [hook] = [h for h in runner.hooks if isinstance(h, ValidateBeforeTrainingHook)]

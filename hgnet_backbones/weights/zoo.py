@@ -5,8 +5,9 @@ Top-1/top-5 are ImageNet-1k val accuracies of the SSLD stage-2 weights; latency 
 V100, TensorRT 8.5 FP32, batch 1 (docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md, PaddleClas 2.6).
 """
 import os
-import tempfile
 from typing import Optional
+
+from ..fileio import write_text
 
 PADDLECLAS_WEIGHTS_URL = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
 # A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set.
@@ -33,10 +34,10 @@ MODEL_ZOO = {
 def official_weights_url(arch: str, weights: str, base: Optional[str] = None) -> str:
     """The URL of PaddleClas's published ``weights`` ('ssld_stage1' or 'ssld_stage2') for ``arch``,
     under ``base``, else ``$HGNET_WEIGHTS_MIRROR``, else PaddleClas's own folder."""
-    arch = arch.upper()
-    if arch not in MODEL_ZOO:
+    if not isinstance(arch, str) or arch.upper() not in MODEL_ZOO:
         raise ValueError(f'No published PP-HGNetV2 weights for arch {arch!r}; '
                          f'published: {sorted(MODEL_ZOO)}')
+    arch = arch.upper()
     if weights not in WEIGHT_FILES:
         raise ValueError(f'Unknown weights name {weights!r}; choose one of {sorted(WEIGHT_FILES)}')
     base = base or os.environ.get(WEIGHTS_MIRROR_ENV) or PADDLECLAS_WEIGHTS_URL
@@ -87,8 +88,4 @@ def metafile(sizes: dict) -> dict:
 def write_metafile(path: str, sizes: dict) -> None:
     """Write :func:`metafile` as YAML to ``path`` (atomically)."""
     import yaml
-    text = yaml.safe_dump(metafile(sizes), sort_keys=False, width=100)
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile('w', dir=folder, delete=False, suffix='.tmp') as f:
-        f.write(text)
-    os.replace(f.name, path)
+    write_text(path, yaml.safe_dump(metafile(sizes), sort_keys=False, width=100))

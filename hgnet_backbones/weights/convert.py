@@ -1,0 +1,173 @@
+"""Pure functions from the state dicts other ports write (PaddleClas, timm, mmengine checkpoints of
+this project) to this project's names, and the checks that a state dict fits a backbone.
+
+Converted state dicts use a classifier's layout: ``backbone.*`` (:class:`~hgnet_backbones.HGNetV2`)
+and ``head.*`` (:class:`~hgnet_backbones.models.heads.HGNetV2ClsHead`).
+"""
+import functools
+from typing import Dict, Mapping, Tuple
+
+import numpy as np
+import torch
+
+from ..models.hgnetv2 import HGNetV2
+from .read import PADDLE_NAME_TABLE_KEY, CheckpointError
+
+# timm (and D-FINE) names -> ours; Paddle's names are ours already
+TIMM_RENAMES = (('.aggregation.0.', '.aggregation_squeeze_conv.'),
+                ('.aggregation.1.', '.aggregation_excitation_conv.'),
+                ('head.last_conv.0.', 'head.last_conv.'),
+                ('head.last_conv.2.', 'head.lab.'))
+BACKBONE_ROOTS = ('stem.', 'stages.')
+
+
+def _to_tensor(value) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value))  # copy: arrays from a pickle may be read-only
+    return value
+
+
+def unwrap(checkpoint: Mapping) -> Mapping:
+    """The state dict inside a checkpoint (``state_dict``, ``model`` or ``module``), else itself."""
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(checkpoint.get(key), Mapping):
+            return checkpoint[key]
+    return checkpoint
+
+
+def detect_format(state: Mapping) -> str:
+    """'paddle', 'timm' or 'mmengine' (this project's names), from the keys of a state dict."""
+    keys = list(state)
+    if any(k.endswith(('._mean', '._variance')) for k in keys):
+        return 'paddle'
+    if any('.aggregation.0.' in k or (k.startswith('head.last_conv.') and k.count('.') == 3)
+           for k in keys):
+        return 'timm'
+    return 'mmengine'
+
+
+def _paddle_key(key: str, value):
+    if key.endswith('._mean'):
+        key = key[:-len('_mean')] + 'running_mean'
+    elif key.endswith('._variance'):
+        key = key[:-len('_variance')] + 'running_var'
+    if key.startswith(BACKBONE_ROOTS):
+        return 'backbone.' + key, value
+    if key == 'fc.weight':  # Paddle's Linear stores [in, out]
+        return 'head.fc.weight', value.t()
+    if key.startswith(('last_conv.', 'lab.', 'fc.')):
+        return 'head.' + key, value
+    return key, value
+
+
+def _timm_key(key: str, value):
+    for old, new in TIMM_RENAMES:
+        key = key.replace(old, new)
+    if key.startswith(BACKBONE_ROOTS):
+        return 'backbone.' + key, value
+    return key, value
+
+
+def _mmengine_key(key: str, value):
+    if key.startswith('module.'):
+        key = key[len('module.'):]
+    if key.startswith(BACKBONE_ROOTS):  # a bare backbone state dict
+        return 'backbone.' + key, value
+    return key, value
+
+
+_RENAMERS = {'paddle': _paddle_key, 'timm': _timm_key, 'mmengine': _mmengine_key}
+
+
+def convert_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+    """Convert a PaddleClas, timm or mmengine PP-HGNetV2 checkpoint to this project's classifier layout
+    (``backbone.*``, ``head.*``; other keys, e.g. a detector's neck, keep their names)."""
+    state = unwrap(checkpoint)
+    rename = _RENAMERS[detect_format(state)]
+    converted = {}
+    for key, value in state.items():
+        if key == PADDLE_NAME_TABLE_KEY:
+            continue
+        new_key, tensor = rename(key, _to_tensor(value))
+        converted[new_key] = tensor
+    for key in [k for k in converted if k.endswith('.running_mean')]:  # Paddle has no batch counter
+        converted.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
+    return converted
+
+
+def to_timm_state_dict(backbone_state: Mapping) -> Dict[str, torch.Tensor]:
+    """Our backbone's names -> timm's ``hgnetv2_*`` names (the inverse of the backbone renames)."""
+    state = {}
+    for key, value in backbone_state.items():
+        for timm_name, ours in TIMM_RENAMES[:2]:
+            key = key.replace(ours, timm_name)
+        state[key] = value
+    return state
+
+
+def backbone_state_dict(state: Mapping, prefix: str = 'backbone.') -> Dict[str, torch.Tensor]:
+    """The entries under ``prefix``, with the prefix stripped."""
+    if not prefix.endswith('.'):
+        prefix += '.'
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+@functools.lru_cache(maxsize=None)
+def _arch_shapes(arch: str) -> Dict[str, Tuple[int, ...]]:
+    with torch.device('meta'):
+        model = HGNetV2(arch=arch, init_cfg=None)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def guess_arch(state: Mapping) -> Tuple[str, bool]:
+    """``(arch, exact)``: the built-in arch whose backbone keys and shapes best match ``state``."""
+    have = {k: tuple(v.shape) for k, v in state.items() if not k.endswith('num_batches_tracked')}
+    best, best_score = None, -1.0
+    for arch in HGNetV2.arch_zoo:
+        want = {k: s for k, s in _arch_shapes(arch).items() if not k.endswith('num_batches_tracked')}
+        if want == have:
+            return arch, True
+        score = len(set(want.items()) & set(have.items())) / max(len(set(want) | set(have)), 1)
+        if score > best_score:
+            best, best_score = arch, score
+    return best, False
+
+
+def _short_list(items, n=8) -> str:
+    items = list(items)
+    more = f' ... ({len(items) - n} more)' if len(items) > n else ''
+    return ', '.join(items[:n]) + more
+
+
+def check_finite(state: Mapping, source: str) -> None:
+    """Raise :class:`CheckpointError` naming the tensors that hold NaN or infinite values."""
+    bad = [k for k, v in state.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f'{source} holds NaN or infinite values in {len(bad)} tensors: '
+                              f'{_short_list(bad)}')
+
+
+def check_backbone_state(model: torch.nn.Module, state: Mapping, source: str) -> None:
+    """Raise :class:`CheckpointError` naming the missing, unexpected and mis-shaped keys (and the arch
+    the checkpoint looks like) unless ``state`` fits ``model`` exactly, or if it holds NaN or
+    infinite values. ``num_batches_tracked`` may be absent."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = [k for k in want if k not in state and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state if k not in want]
+    mismatched = [f'{k} {tuple(state[k].shape)} vs {want[k]}' for k in want
+                  if k in state and tuple(state[k].shape) != want[k]]
+    if not (missing or unexpected or mismatched):
+        check_finite(state, source)
+        return
+    if not state:
+        raise CheckpointError(f'{source} holds no HGNetV2 backbone weights')
+    looks_like, exact = guess_arch(state)
+    arch = getattr(model, 'arch_name', '?')
+    lines = [f'{source} does not fit HGNetV2-{arch}: it looks like '
+             f'{"" if exact else "(closest) "}HGNetV2-{looks_like}.']
+    for what, keys in (('missing keys', missing), ('unexpected keys', unexpected),
+                       ('shape mismatches (checkpoint vs model)', mismatched)):
+        if keys:
+            lines.append(f'{what} ({len(keys)}): {_short_list(keys)}')
+    raise CheckpointError('\n'.join(lines))

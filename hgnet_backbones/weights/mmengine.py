@@ -1,0 +1,58 @@
+"""The checkpoint loaders this package gives mmengine (``load_from``, ``load_checkpoint``,
+``init_cfg=dict(type='Pretrained')`` of whole models).
+
+At import, :func:`register_checkpoint_loaders` adds loaders for sources no other loader takes:
+``*.pdparams`` files, http(s) URLs of them and ``paddleclas://B4/ssld_stage1`` names, each converted
+to the classifier layout (``backbone.*``, ``head.*``). mmengine's own loaders stay as they are.
+
+:func:`use_safe_checkpoint_loading` is an explicit opt-in (this project's tools call it) that also
+routes mmengine's local files and http(s) URLs through the safe readers: mmengine 0.10.7 unpickles
+URLs with ``weights_only=False``, and local files too on torch < 2.6.
+"""
+from urllib.parse import urlparse
+
+from .convert import backbone_state_dict, guess_arch
+from .fetch import download
+from .load import PADDLECLAS_SCHEME, load_converted
+from .read import read_checkpoint
+
+PDPARAMS_FILE = r'.*\.pdparams$'
+# sorts before mmengine's 'http://' and 'https://' (mmengine tries longer-sorting prefixes first)
+PDPARAMS_URL = r'https?://.*\.pdparams$'
+
+
+def converted_checkpoint(checkpoint: str, map_location=None) -> dict:
+    """An mmengine checkpoint dict of PaddleClas weights: the classifier-layout ``state_dict`` and
+    ``meta`` with the source and the arch."""
+    state = load_converted(checkpoint, map_location=map_location or 'cpu')
+    arch, exact = guess_arch(backbone_state_dict(state))
+    return {'state_dict': state,
+            'meta': {'source': checkpoint, 'arch': arch if exact else 'unknown'}}
+
+
+def register_checkpoint_loaders() -> None:
+    """Give mmengine loaders for ``*.pdparams`` paths and URLs and ``paddleclas://`` names."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    for prefix in (PDPARAMS_FILE, PDPARAMS_URL, PADDLECLAS_SCHEME):
+        CheckpointLoader.register_scheme(prefix, converted_checkpoint, force=True)
+
+
+def _safe_local(filename, map_location=None):
+    return read_checkpoint(filename, map_location=map_location or 'cpu')
+
+
+def _safe_http(filename, map_location=None, model_dir=None):
+    if urlparse(filename).path.endswith('.pdparams'):
+        return converted_checkpoint(filename, map_location)
+    return read_checkpoint(download(filename, check=read_checkpoint), map_location=map_location or 'cpu')
+
+
+def use_safe_checkpoint_loading() -> None:
+    """Opt in: mmengine's loaders of local files and http(s) URLs read through
+    :func:`~hgnet_backbones.weights.read.read_checkpoint` (``weights_only=True``, safetensors, the
+    restricted unpickler) and download through :func:`~hgnet_backbones.weights.fetch.download`
+    (timeouts, URL-keyed cache). A checkpoint that holds anything but tensors and plain containers
+    is then refused instead of unpickled; this project's tools call it, and so can a user's script."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme('', _safe_local, force=True)
+    CheckpointLoader.register_scheme(('http://', 'https://'), _safe_http, force=True)
