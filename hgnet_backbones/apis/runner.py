@@ -77,7 +77,8 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
           amp: bool = False, launcher: str = 'none', cfg_options: Optional[dict] = None,
           no_validate: bool = False) -> Runner:
     """Train ``config`` with mmengine's Runner. ``resume``: 'auto' (the latest checkpoint in the work
-    dir) or a checkpoint path."""
+    dir) or a checkpoint path. A config that sets ``compile`` (``torch.compile`` of ``train_step``)
+    gets :class:`~hgnet_backbones.hooks.EagerOptimizerStepHook`."""
     cfg = load_config(config)
     cfg.work_dir = work_dir or _default_work_dir(cfg, config)
     setup_amp(cfg, amp)
@@ -91,6 +92,8 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
+    if cfg.get('compile'):
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='EagerOptimizerStepHook')]
     setup_launcher(cfg, launcher)
     runner = build_runner(cfg)
     runner.train()
