@@ -5,7 +5,6 @@ Top-1/top-5 are ImageNet-1k val accuracies of the SSLD stage-2 weights; latency 
 V100, TensorRT 8.5 FP32, batch 1 (docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md, PaddleClas 2.6).
 """
 import os
-from typing import Optional
 
 from ..fileio import write_text
 
