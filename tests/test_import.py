@@ -95,6 +95,7 @@ def test_safe_loading_opt_in_replaces_mmengines_local_and_http_loaders_only():
 
 @pytest.mark.parametrize('order', ['ours first', 'mmpretrain first'])
 def test_mmpretrain_gets_the_head_and_model_names_whatever_the_import_order(order):
+    pytest.importorskip('mmpretrain')
     imports = ['import hgnet_backbones', 'import mmpretrain']
     if order == 'mmpretrain first':
         imports.reverse()
@@ -124,6 +125,7 @@ def test_import_needs_no_codebase_and_no_compiled_op():
 
 def test_get_model_builds_our_classifier_with_weights_from_our_loader(http_server, paddle_fixtures,
                                                                        torch_home):
+    pytest.importorskip('mmpretrain')
     # the local server stands in for PaddleClas's folder: it holds the oracle's B0 classifier under
     # the file name of the published stage-2 weights, which the metafile's URL names
     http_server.routes['/PPHGNetV2_B0_ssld_pretrained.pdparams'] = \
