@@ -81,7 +81,7 @@ def test_killed_save_keeps_the_last_checkpoint_and_the_next_run_resumes_from_it(
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_1.pth')
     assert not list(tmp_path.glob('.epoch_2.pth.*'))  # the failed save removed its temporary
     # a SIGKILL would have left it: put one there, as fileio.atomic_path names them
-    partial = tmp_path / '.epoch_2.pth.k3j4h5.tmp.pth'
+    partial = tmp_path / '.epoch_2.pth.k3j4h5ab.tmp.pth'
     partial.write_bytes(b'PK\x03\x04 half a checkpoint')
     monkeypatch.undo()
 
