@@ -42,7 +42,7 @@ PORT_CONFIGS = {
 def test_port_backbone_dict_builds_in_mmdet_as_its_native_settings(case):
     """Same modules and names, same trainable parameters, same modes after train(), same outputs in
     training and in eval mode with the same weights."""
-    from mmdet.registry import MODELS
+    MODELS = pytest.importorskip('mmdet.registry').MODELS
     port_cfg, native_cfg = PORT_CONFIGS[case]
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmdet'):

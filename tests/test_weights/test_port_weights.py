@@ -15,20 +15,16 @@ HOST_FOLDERS = {PADDLECLAS_WEIGHTS_URL: 'paddleclas', DFINE_WEIGHTS_URL: 'dfine'
                 RTDETR_WEIGHTS_URL: 'rtdetr', HF_URL: 'huggingface'}
 
 
-def _random_timm(arch: str) -> dict:
-    """timm's hgnetv2_<arch> state dict (backbone and head) with random weights and statistics."""
-    timm = pytest.importorskip('timm')
+def _random_weights(arch: str) -> HGNetV2:
+    """Our backbone with random weights, running statistics and LABs."""
     torch.manual_seed(0)
-    model = timm.create_model(f'hgnetv2_{arch.lower()}', pretrained=False)
+    model = HGNetV2(arch=arch, init_cfg=None)
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-            if hasattr(m, 'scale') and hasattr(m, 'bias') and m.scale is not None:  # LAB
-                m.scale.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model.state_dict()
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                value.copy_(torch.rand_like(value) + 0.5 if name.endswith('running_var') else
+                            torch.randn_like(value) * 0.1)
+    return model
 
 
 def _rename(state: dict, renames, prefix: str = '', drop_batch_counter: bool = False) -> dict:
@@ -45,16 +41,16 @@ def _rename(state: dict, renames, prefix: str = '', drop_batch_counter: bool = F
     return out
 
 
-# The layouts, written from the ports' module names (not from this package's tables):
-# D-FINE: timm's names (aggregation.0/1), its FrozenBatchNorm2d keeps no num_batches_tracked
-DFINE = ()
+# The ports' layouts, from our (Paddle's) names, written from their module names (not from this
+# package's tables). D-FINE: timm's names (aggregation.0/.1); its FrozenBatchNorm2d keeps no
+# num_batches_tracked.
+DFINE = (('.aggregation_squeeze_conv.', '.aggregation.0.'),
+         ('.aggregation_excitation_conv.', '.aggregation.1.'))
 # Hugging Face HGNetV2Backbone: embedder / encoder.stages, convolution / normalization, aggregation.N
-HF = (('stem.', 'embedder.'), ('stages.', 'encoder.stages.'), ('.conv.', '.convolution.'),
-      ('.bn.', '.normalization.'))
+HF = DFINE + (('stem.', 'embedder.'), ('stages.', 'encoder.stages.'), ('.conv.', '.convolution.'),
+              ('.bn.', '.normalization.'))
 # RT-DETR's PyTorch port: Paddle's names, stem2a/stem2b convs inside nn.Sequential(ZeroPad2d, Conv2d)
-RTDETR = (('.aggregation.0.', '.aggregation_squeeze_conv.'),
-          ('.aggregation.1.', '.aggregation_excitation_conv.'),
-          ('stem.stem2a.conv.', 'stem.stem2a.conv.1.'), ('stem.stem2b.conv.', 'stem.stem2b.conv.1.'))
+RTDETR = (('stem.stem2a.conv.', 'stem.stem2a.conv.1.'), ('stem.stem2b.conv.', 'stem.stem2b.conv.1.'))
 
 
 @pytest.fixture
@@ -91,38 +87,38 @@ def _assert_same_weights(model, direct):
 
 
 @pytest.fixture(scope='module')
-def b0_timm(tmp_path_factory):
-    """timm's B0 weights, and our backbone loaded with them directly from a local file."""
-    state = _random_timm('B0')
-    path = tmp_path_factory.mktemp('direct') / 'timm_b0.pth'
-    torch.save(state, path)
-    return state, _load(arch='B0', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+def b0():
+    return _random_weights('B0')
 
 
 def _pretrained(checkpoint):
     return dict(init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
 
 
-def test_dfine_release_names_and_pretrained_true_load_dfine_layout(hosts, b0_timm):
-    state, direct = b0_timm
-    dfine = _rename(state, DFINE, drop_batch_counter=True)
-    assert dfine and not any(k.endswith('num_batches_tracked') for k in dfine)
+def test_dfine_release_names_and_pretrained_true_load_dfine_layout(hosts, b0):
+    dfine = _rename(b0.state_dict(), DFINE, drop_batch_counter=True)
+    assert 'stages.1.blocks.0.aggregation.1.lab.scale' in dfine
+    assert not any(k.endswith('num_batches_tracked') for k in dfine)
     _serve(hosts, '/dfine/PPHGNetV2_B0_stage1.pth', dfine)
     # the mirror variable redirects the release's public URL as it does its names
     for model in (_load(arch='B0', **_pretrained('PPHGNetV2_B0_stage1')),
                   _load(arch='B0', **_pretrained('PPHGNetV2_B0_stage1.pth')),
                   _load(arch='B0', **_pretrained(DFINE_WEIGHTS_URL + 'PPHGNetV2_B0_stage1.pth')),
                   _load(name='B0', use_lab=True, pretrained=True)):
-        _assert_same_weights(model, direct)
+        _assert_same_weights(model, b0)
     assert hosts.requests == ['/dfine/PPHGNetV2_B0_stage1.pth']  # then from the cache
 
 
-def test_timm_tags_and_hub_ids_load_timm_layout(hosts, b0_timm):
-    state, direct = b0_timm
-    safetensors = {k: v.contiguous() for k, v in state.items()}
+def test_timm_tags_and_hub_ids_load_timm_files(hosts, tmp_path):
+    """A file timm's hgnetv2_b0 writes (backbone and head), against loading it from a local path."""
+    timm = pytest.importorskip('timm')
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    state = {k: v.contiguous() for k, v in timm.create_model('hgnetv2_b0').state_dict().items()}
+    save_file(state, str(tmp_path / 'timm_b0.safetensors'))
+    direct = _load(arch='B0', **_pretrained(str(tmp_path / 'timm_b0.safetensors')))
     for tag in ('ssld_stage1_in22k_in1k', 'ssld_stage2_ft_in1k'):
-        _serve(hosts, f'/huggingface/timm/hgnetv2_b0.{tag}/resolve/main/model.safetensors',
-               safetensors)
+        _serve(hosts, f'/huggingface/timm/hgnetv2_b0.{tag}/resolve/main/model.safetensors', state)
     for name in ('hgnetv2_b0.ssld_stage1_in22k_in1k', 'timm/hgnetv2_b0.ssld_stage1_in22k_in1k',
                  'hf-hub:timm/hgnetv2_b0.ssld_stage1_in22k_in1k', 'hgnetv2_b0.ssld_stage2_ft_in1k',
                  'hgnetv2_b0'):
@@ -132,44 +128,40 @@ def test_timm_tags_and_hub_ids_load_timm_layout(hosts, b0_timm):
         '/huggingface/timm/hgnetv2_b0.ssld_stage2_ft_in1k/resolve/main/model.safetensors']
 
 
-def test_hugging_face_backbone_and_dfine_detector_load_hf_layout(hosts, b0_timm):
-    state, direct = b0_timm
-    backbone = _rename(state, HF)
+def test_hugging_face_backbone_and_dfine_detector_load_hf_layout(hosts, b0):
+    backbone = _rename(b0.state_dict(), HF)
     assert 'embedder.stem1.convolution.weight' in backbone
     assert 'encoder.stages.2.blocks.1.layers.0.conv2.normalization.running_var' in backbone
     assert 'encoder.stages.1.blocks.0.aggregation.1.lab.scale' in backbone
     # transformers' DFineForObjectDetection: the backbone under model.backbone.model., frozen norms,
     # beside the detector's own encoder (whose keys also read 'encoder.')
-    detector = _rename(state, HF, prefix='model.backbone.model.', drop_batch_counter=True)
+    detector = _rename(b0.state_dict(), HF, prefix='model.backbone.model.', drop_batch_counter=True)
     detector.update({'model.encoder.encoder.0.layers.0.fc1.weight': torch.zeros(4, 4),
                      'model.decoder.layers.0.fc1.weight': torch.zeros(4, 4)})
     _serve(hosts, '/huggingface/someone/hgnetv2-b0/resolve/main/model.safetensors', backbone)
     _serve(hosts, '/huggingface/ustc-community/dfine-nano-coco/resolve/main/model.safetensors',
            detector)
     for name in ('hf-hub:someone/hgnetv2-b0', 'ustc-community/dfine-nano-coco'):
-        _assert_same_weights(_load(arch='B0', **_pretrained(name)), direct)
+        _assert_same_weights(_load(arch='B0', **_pretrained(name)), b0)
     converted = convert_state_dict(detector)
     assert converted['model.encoder.encoder.0.layers.0.fc1.weight'].shape == (4, 4)  # not ours
 
 
-def test_rtdetr_release_name_and_pretrained_true_load_rtdetr_layout(hosts, tmp_path):
-    state = _random_timm('B4')  # RT-DETR's L is B4
-    direct_file = tmp_path / 'timm_b4.pth'
-    torch.save(state, direct_file)
-    direct = _load(arch='B4', **_pretrained(str(direct_file)))
-    rtdetr = _rename(state, RTDETR)
-    assert 'stem.stem2a.conv.1.weight' in rtdetr
+def test_rtdetr_release_name_and_pretrained_true_load_rtdetr_layout(hosts):
+    b4 = _random_weights('B4')  # RT-DETR's L
+    rtdetr = _rename(b4.state_dict(), RTDETR)
+    assert 'stem.stem2a.conv.1.weight' in rtdetr and 'stem.stem2b.conv.1.weight' in rtdetr
     _serve(hosts, '/rtdetr/PPHGNetV2_L_ssld_pretrained_from_paddle.pth', rtdetr)
     for model in (_load(arch='B4', **_pretrained('PPHGNetV2_L_ssld_pretrained_from_paddle')),
                   _load(name='L', pretrained=True)):
-        _assert_same_weights(model, direct)
-    assert set(hosts.requests) == {'/rtdetr/PPHGNetV2_L_ssld_pretrained_from_paddle.pth'}
+        _assert_same_weights(model, b4)
+    assert hosts.requests == ['/rtdetr/PPHGNetV2_L_ssld_pretrained_from_paddle.pth']
 
 
 @pytest.mark.parametrize('renames,expected', [(DFINE, 'timm'), (HF, 'huggingface'),
                                                (RTDETR, 'rtdetr')], ids=['dfine', 'hf', 'rtdetr'])
-def test_layouts_are_detected(renames, expected, b0_timm):
-    assert detect_format(_rename(b0_timm[0], renames)) == expected
+def test_layouts_are_detected(renames, expected, b0):
+    assert detect_format(_rename(b0.state_dict(), renames)) == expected
 
 
 def test_names_resolve_to_the_hosts_public_urls(monkeypatch):
