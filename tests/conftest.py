@@ -91,3 +91,24 @@ def torch_home(tmp_path, monkeypatch):
     home = tmp_path / 'torch_home'
     monkeypatch.setenv('TORCH_HOME', str(home))
     return home
+
+
+@pytest.fixture
+def tiny_classifier(paddle_fixtures, tmp_path):
+    """``(config, checkpoint, data root)``: the tiny ImageNet-format set's B0 classifier with the Paddle
+    fixture's backbone weights (head random), saved, and a tiny set of 10 training and 10 validation
+    images."""
+    import torch
+    from mmengine.config import Config
+
+    from hgnet_backbones.apis import build_model
+    from hgnet_backbones.tiny_data import make_tiny_imagenet
+    make_tiny_imagenet(tmp_path / 'data', num_train=2, num_val=2)
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py'))
+    cfg.model.backbone.init_cfg = dict(type='Pretrained',
+                                       checkpoint=str(paddle_fixtures / 'PPHGNetV2_B0.pdparams'))
+    model = build_model(cfg)
+    model.init_weights()
+    cfg.dump(str(tmp_path / 'cls.py'))
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'cls.pth')
+    return str(tmp_path / 'cls.py'), str(tmp_path / 'cls.pth'), tmp_path / 'data'

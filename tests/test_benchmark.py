@@ -112,26 +112,13 @@ def test_tensorrt_path_requests_an_engine_for_batches_up_to_the_largest_from_its
 
 
 @pytest.mark.slow
-def test_int8_and_bf16_paths_report_agreement_and_latency_against_timm(paddle_fixtures, tmp_path):
-    import torch
-    from mmengine.config import Config
-
+def test_int8_and_bf16_paths_report_agreement_and_latency_against_timm(tiny_classifier, tmp_path):
     import benchmark as tool
-    from hgnet_backbones.apis import build_model
-    from hgnet_backbones.tiny_data import make_tiny_imagenet
-    make_tiny_imagenet(tmp_path / 'data', num_train=2, num_val=2)
-    cfg = Config.fromfile(str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py'))
-    cfg.model.backbone.init_cfg = dict(type='Pretrained',
-                                       checkpoint=str(paddle_fixtures / 'PPHGNetV2_B0.pdparams'))
-    model = build_model(cfg)
-    model.init_weights()
-    cfg.dump(str(tmp_path / 'cls.py'))
-    torch.save({'state_dict': model.state_dict()}, tmp_path / 'cls.pth')
+    config, checkpoint, data = tiny_classifier
     paths = ['timm eager', 'ours deploy', 'ours onnxruntime', 'ours onnxruntime int8',
              'ours deploy bf16']
-    rows = {r.path: r for r in tool.run_quantized(
-        str(tmp_path / 'cls.py'), str(tmp_path / 'cls.pth'), str(tmp_path / 'data'),
-        str(tmp_path / 'work'), paths=paths, warmup=1, repeats=2, size=64)}
+    rows = {r.path: r for r in tool.run_quantized(config, checkpoint, str(data), str(tmp_path / 'work'),
+                                                  paths=paths, warmup=1, repeats=2, size=64)}
     bf16 = tool.cpu_has_bf16()
     assert list(rows) == [p for p in paths if bf16 or 'bf16' not in p]
     assert {r.path: r.precision for r in rows.values()}['ours onnxruntime int8'] == 'int8'

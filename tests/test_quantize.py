@@ -14,7 +14,6 @@ import onnxruntime as ort  # noqa: E402
 
 from hgnet_backbones import HGNetV2  # noqa: E402
 from hgnet_backbones.deploy.quantize import image_files, quantize_onnx  # noqa: E402
-from hgnet_backbones.tiny_data import make_tiny_imagenet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tools'))
@@ -95,24 +94,12 @@ def test_image_files_finds_images_at_any_depth_whatever_the_case(tmp_path):
 
 
 @pytest.mark.slow
-def test_quantize_tool_exports_quantizes_and_reports_agreement_on_a_tiny_set(paddle_fixtures, tmp_path):
-    from mmengine.config import Config
-
+def test_quantize_tool_exports_quantizes_and_reports_agreement_on_a_tiny_set(tiny_classifier, tmp_path):
     import quantize as tool
-    from hgnet_backbones.apis import build_model
-    data = tmp_path / 'data'
-    make_tiny_imagenet(data, num_train=2, num_val=2)
-    cfg = Config.fromfile(str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py'))
-    cfg.model.backbone.init_cfg = dict(type='Pretrained',
-                                       checkpoint=str(paddle_fixtures / 'PPHGNetV2_B0.pdparams'))
-    model = build_model(cfg)
-    model.init_weights()
-    cfg.dump(str(tmp_path / 'cls.py'))
-    torch.save({'state_dict': model.state_dict()}, tmp_path / 'cls.pth')
+    config, checkpoint, data = tiny_classifier
     work = tmp_path / 'work'
-    tool.main([str(REPO / 'configs/deploy/classification_onnxruntime_dynamic.py'),
-               str(tmp_path / 'cls.py'), str(tmp_path / 'cls.pth'), str(data / 'train'),
-               str(data / 'val'), '--work-dir', str(work), '--min-agreement', '0'])
+    tool.main([str(REPO / 'configs/deploy/classification_onnxruntime_dynamic.py'), config, checkpoint,
+               str(data / 'train'), str(data / 'val'), '--work-dir', str(work), '--min-agreement', '0'])
     report = json.loads((work / 'quantize_report.json').read_text())
     assert report['num_calibration_images'] == 10 and report['int8']['num_images'] == 10
     # the float32 export computes the PyTorch model's function
