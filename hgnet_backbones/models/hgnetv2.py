@@ -63,15 +63,18 @@ def prepacked_conv_applies(conv: nn.Module, x: torch.Tensor) -> bool:
 def prepacked_conv(conv: nn.Conv2d, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
     """``conv(x)`` (then ReLU if ``relu``) as one oneDNN primitive whose weights were reordered to its
     blocked layout once, instead of on every call as eager ``conv2d`` does. The reordered copy is
-    remade whenever the weight or bias changes (new tensor, in-place update or dtype)."""
+    remade whenever the weight or bias changes (new tensor, in-place update or dtype) or the input's
+    shape does (a stream of varying sizes reorders on every call, as eager mode does)."""
     weight, bias = conv.weight, conv.bias
     key = (id(weight), weight._version, weight.dtype,
-           None if bias is None else (id(bias), bias._version))
+           None if bias is None else (id(bias), bias._version), tuple(x.shape))
     cached = _PACKED_WEIGHTS.get(conv)
     if cached is None or cached[0] != key:
+        # the layout oneDNN picks depends on the input's shape; one packed for another shape would
+        # be reordered again on every call
         packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
             weight.detach().to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation),
-            conv.groups)
+            conv.groups, list(x.shape))
         cached = _PACKED_WEIGHTS[conv] = (key, packed)
     return torch.ops.mkldnn._convolution_pointwise(
         x, cached[1], bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
