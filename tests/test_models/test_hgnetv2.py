@@ -421,3 +421,34 @@ def test_stem_pool_gradients_equal_the_padded_max_of_shifted_views_at_ties():
         grads.append((out, inp.grad))
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=0, atol=0)
     torch.testing.assert_close(grads[0][1], grads[1][1], rtol=0, atol=0)
+
+
+def test_cpu_channels_last_compute_gives_the_nchw_float64_gradients(monkeypatch):
+    from hgnet_backbones.models import hgnetv2
+    torch.manual_seed(0)
+    model = _random_norms(HGNetV2(arch='B0', out_indices=(0, 1, 2, 3)).double()).train()
+    plain = copy.deepcopy(model)
+    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
+    weights = [torch.randn(o.shape, dtype=torch.float64) for o in model(x)]
+
+    def step(net):
+        inp = x.clone().requires_grad_()
+        outs = net(inp)
+        sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+        return outs, inp.grad, {n: p.grad for n, p in net.named_parameters()}
+
+    # on a CPU the float32 / bfloat16 backbone computes in channels_last; here in float64 too
+    monkeypatch.setattr(hgnetv2, '_ONEDNN_DTYPES', (torch.float64, ))
+    outs, x_grad, grads = step(model)
+    assert all(o.is_contiguous() for o in outs)  # returned in the input's layout
+    monkeypatch.setattr(hgnetv2, '_ONEDNN_DTYPES', ())
+    ref_outs, ref_x_grad, ref_grads = step(plain)
+    for a, b in zip(outs, ref_outs):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(x_grad, ref_x_grad, rtol=1e-9, atol=1e-12)
+    # a LAB bias before a BatchNorm with batch statistics has a zero gradient (rounding): measured
+    # against the largest gradient
+    scale = max(float(g.abs().max()) for g in ref_grads.values())
+    for n in ref_grads:
+        err = float((grads[n] - ref_grads[n]).abs().max())
+        assert err <= 1e-10 * scale, f'{n}: {err:.1e} (largest gradient {scale:.1e})'
