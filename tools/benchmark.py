@@ -397,7 +397,8 @@ class TrainingStep:
 def _training_steps(arch: str, setting: dict, device: str, precision: str, wanted: Sequence[str]
                     ) -> Dict[str, TrainingStep]:
     model, reference = _training_models(arch, setting, device)
-    x = torch.randn(setting['batch'], 3, setting['size'], setting['size'], device=device)
+    x = torch.randn(setting['batch'], 3, setting['size'], setting['size'],
+                    generator=torch.Generator().manual_seed(0)).to(device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     steps = {}
     for name in wanted:
@@ -427,7 +428,8 @@ def run_training(archs: Sequence[str], device: str = 'cpu',
                  precisions: Sequence[str] = ('fp32', ), warmup: int = 1, repeats: int = 5,
                  progress: Optional[Callable[[str], None]] = None) -> List[Result]:
     """Time one training step of each path (see :class:`TrainingStep`), interleaved, after checking
-    each path's output and gradients (one step from the same weights) against our eager model's."""
+    each path's output and gradients (one step from the same weights and input) against our eager
+    model's in float32."""
     results = []
     for arch in archs:
         for name, setting in settings.items():
@@ -436,17 +438,17 @@ def run_training(archs: Sequence[str], device: str = 'cpu',
                     progress(f'{arch} training {name} {precision}')
                 steps = _training_steps(arch, setting, device, precision, paths)
                 outs = {path: step(update=False).detach() for path, step in steps.items()}
-                errors, extra = {}, {}
-                reference = steps.get('ours eager')
-                for path, step in steps.items():
-                    if reference is None:
-                        errors[path] = float('nan')
-                        continue
-                    errors[path] = relative_error(outs[path].float(), outs['ours eager'].float())
-                    grads = {n: p.grad for n, p in reference.module.named_parameters()
-                             if p.grad is not None}
-                    extra[path] = dict(grad_rel_err=_gradient_error(step, grads,
-                                                                    path.startswith('timm')))
+                # every path against our eager model in float32, from the same weights and input
+                if precision == 'fp32' and 'ours eager' in steps:
+                    reference, reference_out = steps['ours eager'], outs['ours eager']
+                else:
+                    reference = _training_steps(arch, setting, device, 'fp32', ['ours eager'])
+                    reference = reference['ours eager']
+                    reference_out = reference(update=False).detach()
+                grads = {n: p.grad for n, p in reference.module.named_parameters() if p.grad is not None}
+                errors = {path: relative_error(out.float(), reference_out) for path, out in outs.items()}
+                extra = {path: dict(grad_rel_err=_gradient_error(step, grads, path.startswith('timm')))
+                         for path, step in steps.items()}
                 times = measure(steps, warmup, repeats, cuda=torch.device(device).type == 'cuda')
                 results += _results(arch, device, precision, setting['batch'], setting['size'], paths,
                                     times, errors, kind=f'training {name}', extra=extra)
@@ -628,7 +630,8 @@ def markdown(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], 
     info = machine()
     lines = [f'Command: `{command}`', '',
              f"Machine: {info['cpu']} ({', '.join(info['cpu_flags']) or 'no AVX2'}), "
-             f"{info['threads']} threads, load average {info['load_average']} at the end; "
+             f"{info['threads']} thread{'s' if info['threads'] != 1 else ''}, load average "
+             f"{info['load_average']} at the end; "
              f"torch {info['torch']}"
              + (f", onnxruntime {info['onnxruntime']}" if 'onnxruntime' in info else '')
              + (f", {info['gpu']}" if 'gpu' in info else ''), '']
@@ -654,7 +657,7 @@ def markdown(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], 
     if training:
         lines += ['Training step (forward, backward, SGD update):', '',
                   '| arch | setting | device | precision | path | batch x size | median ms (IQR) | '
-                  'images/s | vs timm eager | output rel err | gradient rel err |',
+                  'images/s | vs timm eager | output rel err | gradient rel err (vs ours eager fp32) |',
                   '|---|---|---|---|---|---|---|---|---|---|---|']
         for r in training:
             grad = r.extra.get('grad_rel_err')

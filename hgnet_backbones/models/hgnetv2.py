@@ -756,10 +756,11 @@ class HGNetV2(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         contiguous = x.is_contiguous() and not _tracing()
-        if contiguous and x.device.type == 'cpu' and x.dtype in _ONEDNN_DTYPES and x.dim() == 4:
-            # oneDNN's native layout: no reorder of the activations around every conv, forward and
-            # backward (measured: training steps 0.8-0.9 of NCHW's); the maps are returned in the
-            # input's layout
+        if contiguous and torch.is_grad_enabled() and x.device.type == 'cpu' and \
+                x.dtype in _ONEDNN_DTYPES and x.dim() == 4:
+            # training on a CPU: oneDNN's native layout, no reorder of the activations around every
+            # conv, forward and backward (measured: steps 0.8-0.9 of NCHW's; not so at inference,
+            # where B5/B6 are slower); the maps are returned in the input's layout
             x = x.contiguous(memory_format=torch.channels_last)
         x = checkpointed(self.stem, x, self.with_cp)
         outs = []
