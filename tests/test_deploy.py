@@ -19,6 +19,7 @@ import onnx  # noqa: E402
 from hgnet_backbones.apis import build_model  # noqa: E402
 from hgnet_backbones.deploy import custom_operators, deploy, operator_counts  # noqa: E402
 from hgnet_backbones.deploy.export import check_deploy_config, torch_onnx_for_mmdeploy  # noqa: E402
+from hgnet_backbones.deploy.verify import TOLERANCES, passed  # noqa: E402
 from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,3 +269,10 @@ def test_deploy_names_a_missing_image(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
         deploy(str(DEPLOY / 'classification_onnxruntime_dynamic.py'), str(REPO / CLASSIFIER), None,
                str(tmp_path / 'missing.jpg'), str(tmp_path))
+
+
+@pytest.mark.parametrize('precision', sorted(TOLERANCES))
+def test_verification_fails_a_classifier_whose_top1_changed_however_close_its_logits(precision):
+    close = dict(logit_error=0.0)
+    assert passed(dict(close, same_top1=True), TOLERANCES[precision])
+    assert not passed(dict(close, same_top1=False), TOLERANCES[precision])
