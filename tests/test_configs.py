@@ -50,6 +50,7 @@ def test_imagenet_recipe_numbers_are_paddleclas():
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == ('SGD', 0.5, 0.9, 2e-5)
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
+    assert cfg.auto_scale_lr.enable  # lr 0.5 scaled to the run's global batch
     assert cfg.train_cfg.max_epochs == 200
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, warmup.end, cosine.type, cosine.begin, cosine.end, cosine.eta_min) == \
