@@ -19,7 +19,7 @@ from mmdeploy.utils import Backend, get_backend, load_config
 from ..apis.config import codebase_of
 from ..fileio import write_text
 from .export import ConfigLike, check_deploy_config, export_onnx, onnx_deploy_config, precision
-from .tensorrt import build_tensorrt_engine, tensorrt_unavailable_reason
+from .tensorrt import engine_beside
 from .verify import build_backend_model, build_pytorch_model
 
 # How far a backend's dataset metric may be from PyTorch's, by engine precision: 0.5 (fp32) and 1.0
@@ -134,12 +134,10 @@ def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
                                           osp.join(work_dir, 'onnxruntime'))
     backends = ['onnxruntime']
     if get_backend(deploy_cfg) == Backend.TENSORRT:
-        reason = tensorrt_unavailable_reason(device)
+        engine, reason = engine_beside(onnx_file, deploy_cfg, device)
         if reason is not None:
             report['tensorrt'] = dict(skipped=reason)
         else:
-            engine = build_tensorrt_engine(onnx_file, osp.splitext(onnx_file)[0] + '.engine',
-                                           deploy_cfg, device)
             trt_processor = build_task_processor(model_cfg, deploy_cfg, device)
             trt_model = build_backend_model(deploy_cfg, model_cfg, engine, device)
             report['tensorrt'] = dict(engine=engine, **_run_test_set(

@@ -23,7 +23,7 @@ from ..apis.config import build_model
 from ..fileio import write_text
 from .export import (ConfigLike, check_deploy_config, export_onnx, onnx_deploy_config,
                      operator_counts, precision)
-from .tensorrt import TensorRTWrapper, build_tensorrt_engine, tensorrt_unavailable_reason
+from .tensorrt import TensorRTWrapper, engine_beside
 
 
 # What verification accepts, by engine precision. Classification: max|Δ|/max|ref| of the logits (from
@@ -224,12 +224,10 @@ def deploy(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[s
                                    build_backend_model(onnx_cfg, model_cfg, onnx_file, 'cpu'),
                                    pytorch_model, images, 'cpu')
     if get_backend(deploy_cfg) == Backend.TENSORRT:
-        reason = tensorrt_unavailable_reason(device)
+        engine, reason = engine_beside(onnx_file, deploy_cfg, device)
         if reason is not None:
             report['tensorrt'] = dict(skipped=reason)
         else:
-            engine = build_tensorrt_engine(onnx_file, osp.splitext(onnx_file)[0] + '.engine',
-                                           deploy_cfg, device)
             report['tensorrt'] = dict(engine=engine, results=verify(
                 deploy_cfg, model_cfg, build_backend_model(deploy_cfg, model_cfg, engine, device),
                 pytorch_model.to(device), images, device))
