@@ -303,8 +303,8 @@ def classification_readme(sizes: dict, other_configs=()) -> str:
     rows = '\n'.join(
         f'| {arch} | {sizes[arch]["params"] / 1e6:.2f} | {sizes[arch]["flops"] / 1e9:.2f} | '
         f'{m["top1"]:.2f} | {m["top5"]:.2f} | `hgnetv2-{arch.lower()}_3rdparty-ssld-stage2_in1k.py` | '
-        f'[stage 2]({official_weights_url(arch, "ssld_stage2", PADDLECLAS_WEIGHTS_URL)}), '
-        f'[stage 1]({official_weights_url(arch, "ssld_stage1", PADDLECLAS_WEIGHTS_URL)}) |'
+        f'[stage 2]({official_weights_url(arch, "ssld_stage2")}), '
+        f'[stage 1]({official_weights_url(arch, "ssld_stage1")}) |'
         for arch, m in MODEL_ZOO.items())
     tiny = ''.join(f'\n`{config}` trains on the tiny CPU set of the top-level README.\n'
                    for config in other_configs)
