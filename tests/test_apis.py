@@ -32,6 +32,7 @@ def _tool(name, *args, **kwargs):
     return [sys.executable, str(REPO / 'tools' / name), *map(str, args)]
 
 
+@pytest.mark.slow
 def test_train_interrupt_resume_then_test(tiny_imagenet, paddle_fixtures, tmp_path):
     work_dir = tmp_path / 'work'
     options = _options(tiny_imagenet, paddle_fixtures)
@@ -70,6 +71,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dist_train_runs_two_processes_on_cpu(tiny_imagenet, paddle_fixtures, tmp_path):
     env = dict(os.environ, PORT=str(_free_port()),
                PATH=f'{Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}')
@@ -124,6 +126,7 @@ def test_infer_prints_top5_with_imagenet_names_matching_the_model(paddle_fixture
     np.testing.assert_allclose(printed['scores'], top.values.numpy(), atol=2e-3)
 
 
+@pytest.mark.slow
 def test_upernet_b0_training_on_tiny_ade20k_raises_miou_far_above_the_untrained(tiny_seg_run):
     import ast
     _, work_dir, log = tiny_seg_run
@@ -136,6 +139,7 @@ def test_upernet_b0_training_on_tiny_ade20k_raises_miou_far_above_the_untrained(
     assert (work_dir / 'iter_300.pth').exists()
 
 
+@pytest.mark.slow
 def test_infer_writes_colour_overlay_of_the_segmentation(tiny_seg_run, tmp_path):
     import numpy as np
     from mmseg.apis import inference_model, init_model
@@ -282,6 +286,7 @@ def test_infer_refuses_a_checkpoint_that_does_not_fit_naming_its_keys(paddle_fix
     assert 'label_names' not in result.stdout  # no prediction from a random head
 
 
+@pytest.mark.slow
 def test_test_tool_on_the_tiny_segmentor_dumps_draws_and_tests_with_segtta(tiny_seg_run, tmp_path):
     from mmengine.config import Config
     from mmengine.fileio import load

@@ -49,6 +49,7 @@ def test_deploy_test_tool_gives_the_tiny_classifiers_top1_equal_to_pytorchs(
     assert len(rows) == 2 and all(f'| {top1:.4g} |' in row for row in rows)
 
 
+@pytest.mark.slow
 def test_deployed_tiny_detector_gives_pytorchs_coco_map(tiny_run, tmp_path):
     # Two known differences of mmdeploy 1.3.1's detection graphs (README, Deployment) are left out:
     # dynamic graphs clip boxes to the padded input (no padding here: batches of one image at its
@@ -63,6 +64,7 @@ def test_deployed_tiny_detector_gives_pytorchs_coco_map(tiny_run, tmp_path):
     assert report['pytorch']['metrics']['coco/bbox_mAP'] >= 0.04  # a detector that finds the shapes
 
 
+@pytest.mark.slow
 def test_deployed_tiny_upernet_gives_pytorchs_miou(tiny_seg_run, tmp_path):
     root, work_dir, _ = tiny_seg_run
     cfg = load_config(str(REPO / 'configs/upernet/upernet_hgnetv2-b0_1xb4-300iter_tiny-ade20k-128x128.py'),

@@ -25,6 +25,7 @@ TINY_CONFIG = str(REPO / 'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tin
 COCO_KEYS = {f'coco/bbox_mAP{s}' for s in ('', '_50', '_75', '_s', '_m', '_l')}
 
 
+@pytest.mark.slow
 def test_tiny_run_map_rises_far_above_the_untrained_detectors_measured_map(tiny_run):
     before, after = tiny_run['before'], tiny_run['after']
     # both are mmdet's COCO evaluation (every key it reports), the untrained detector's too: the tiny
@@ -48,6 +49,7 @@ def test_a_validation_that_did_not_run_or_report_is_an_error_not_a_zero(before, 
         measured_metrics(hook, 'coco/bbox_mAP')
 
 
+@pytest.mark.slow
 def test_tiny_run_draws_its_boxes_on_a_val_image(tiny_run):
     drawn = np.asarray(Image.open(tiny_run['image']).convert('RGB'), dtype=float)
     original_path = tiny_run['work_dir'] / 'tiny_coco/val' / Path(tiny_run['image']).name
@@ -70,6 +72,7 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+@pytest.mark.slow
 def test_detinferencer_with_our_config_finds_the_val_shapes(tiny_run):
     root = tiny_run['work_dir'] / 'tiny_coco'
     coco = json.loads((root / 'annotations/instances_val.json').read_text())
@@ -95,6 +98,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dist_train_runs_the_tiny_detector_in_two_processes(tiny_run, tmp_path):
     root = tiny_run['work_dir'] / 'tiny_coco'
     options = [f'{split}_dataloader.dataset.data_root={root}/' for split in ('train', 'val', 'test')]
@@ -119,6 +123,7 @@ def _tool(name, *args):
     return [sys.executable, str(REPO / 'tools' / name), *map(str, args)]
 
 
+@pytest.mark.slow
 def test_infer_tool_prints_boxes_scores_and_label_names_and_draws_them(tiny_run, tmp_path):
     root = tiny_run['work_dir'] / 'tiny_coco'
     result = subprocess.run(_tool('infer.py', root / 'val', TINY_CONFIG, tiny_run['checkpoint'],
@@ -157,6 +162,7 @@ def _test_options(tiny_run):
             f'test_evaluator.ann_file={root}/annotations/instances_val.json']
 
 
+@pytest.mark.slow
 def test_test_tool_dumps_predictions_that_score_its_map_and_draws_them(tiny_run, tmp_path):
     from mmdet.evaluation import CocoMetric
     from mmengine.fileio import load
@@ -189,6 +195,7 @@ def test_test_tool_dumps_predictions_that_score_its_map_and_draws_them(tiny_run,
     assert changed >= 12, changed
 
 
+@pytest.mark.slow
 def test_test_tool_tta_merges_flipped_and_scaled_views_with_dettta(tiny_run, tmp_path):
     from mmengine.config import Config
     from mmengine.fileio import load
