@@ -3,6 +3,7 @@ final name only once complete, so a failure or a kill leaves either the old file
 never half of one."""
 import contextlib
 import os
+import re
 import tempfile
 from typing import IO, Iterator
 
@@ -22,9 +23,16 @@ def _temporary_beside(path: str) -> str:
     return tmp
 
 
+# .<final name>.<mkstemp's 8 random characters>.tmp<final name's suffix>
+_TEMPORARY = re.compile(r'\.(?P<final>.+)\.[a-z0-9_]{8}' + re.escape(TMP_SUFFIX) + r'(?P<ext>\.[^.]*)?')
+
+
 def is_temporary(name: str, final_name: str = '') -> bool:
     """Whether ``name`` is a temporary file of :func:`atomic_path` (for ``final_name``, if given)."""
-    return name.startswith(f'.{final_name}.' if final_name else '.') and TMP_SUFFIX in name
+    match = _TEMPORARY.fullmatch(name)
+    if match is None or (match['ext'] or '') != os.path.splitext(match['final'])[1]:
+        return False
+    return not final_name or match['final'] == final_name
 
 
 @contextlib.contextmanager

@@ -95,6 +95,11 @@ class WorkDirBusyError(RuntimeError):
     """Another training holds the work dir."""
 
 
+# work dir -> the lock this process holds on it; a run that raised keeps it until a later run of this
+# process in the same work dir ends (mmengine has no hook for a failed run), or until the process ends
+_HELD_WORK_DIRS: dict = {}
+
+
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` (same arguments), with checkpoints that survive a kill and
@@ -106,7 +111,7 @@ class SafeCheckpointHook(CheckpointHook):
     - With ``max_keep_ckpts``, the oldest checkpoint is removed only after the new one is on disk
       (mmengine removes it first, so with ``max_keep_ckpts=1`` a kill during the save leaves none).
     - One training per work dir: a lock (``filelock``, released when the process ends, even by a
-      kill) refuses a second training in a work dir that a running one holds.
+      kill) refuses a second training in a work dir that another process's training holds.
     - The message hub's ``HistoryBuffer`` objects and NumPy values are saved as tensors and plain
       containers and restored on load (:func:`to_weights_only`), so mmengine 0.10.7 resumes on
       torch >= 2.6, whose ``torch.load`` defaults to ``weights_only=True``, without allowlisting any
@@ -120,7 +125,7 @@ class SafeCheckpointHook(CheckpointHook):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._lock = None
+        self._work_dir = None
 
     def _is_local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
@@ -138,19 +143,22 @@ class SafeCheckpointHook(CheckpointHook):
 
     def _hold_work_dir(self, work_dir: str) -> None:
         from filelock import FileLock, Timeout
-        lock = FileLock(osp.join(work_dir, self.LOCK_NAME), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise WorkDirBusyError(
-                f'work dir {work_dir} is in use by another training (it holds {lock.lock_file}); '
-                'wait for it to end, or give this run another --work-dir') from None
-        self._lock = lock
+        key = osp.realpath(work_dir)
+        if key not in _HELD_WORK_DIRS:
+            lock = FileLock(osp.join(work_dir, self.LOCK_NAME), timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                raise WorkDirBusyError(
+                    f'work dir {work_dir} is in use by another training (it holds {lock.lock_file}); '
+                    'wait for it to end, or give this run another --work-dir') from None
+            _HELD_WORK_DIRS[key] = lock
+        self._work_dir = key
 
     def after_run(self, runner) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        lock = _HELD_WORK_DIRS.pop(self._work_dir, None)
+        if lock is not None:
+            lock.release()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         for key in list(checkpoint):

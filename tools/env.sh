@@ -4,6 +4,7 @@
 #
 #   tools/env.sh python tools/main_job.py
 #   tools/env.sh python -m pytest tests
+#   HGNET_STACK=oldest tools/env.sh python -m pytest ...   # .venv-oldest: torch 2.1, mmcv-lite
 #
 # mmcv 2.1.0 has no wheel for torch 2.14 on PyPI, so it is built from its sdist (30-50 min on 2 cores)
 # and the wheel is kept in $HGNET_CACHE_DIR (default ~/.cache/hgnet_backbones), keyed by torch version
@@ -12,12 +13,17 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.venv"
 PY_BOOT=${HGNET_PYTHON:-python3.11}
 CACHE_DIR=${HGNET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hgnet_backbones}
-CONSTRAINTS="$ROOT/tools/constraints.txt"
-STAMP="$VENV/.hgnet-setup-stamp"
 EXTRAS=${HGNET_EXTRAS:-tests,deploy}
+STACK=${HGNET_STACK:-pinned}
+case "$STACK" in
+    pinned) VENV="$ROOT/.venv" CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
+    # the oldest supported stack: the import, weights, parity, model and hook tests run on it
+    oldest) VENV="$ROOT/.venv-oldest" CONSTRAINTS="$ROOT/tools/constraints-oldest.txt" ;;
+    *) printf '[env.sh] HGNET_STACK=%s: expected pinned or oldest\n' "$STACK" >&2; exit 2 ;;
+esac
+STAMP="$VENV/.hgnet-setup-stamp"
 
 log() { printf '[env.sh] %s\n' "$*" >&2; }
 
@@ -27,7 +33,7 @@ pin() {  # the pinned version of a package in constraints.txt
 
 stamp_value() {
     cat "$CONSTRAINTS" "$ROOT/setup.cfg" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
-    echo "extras=$EXTRAS"
+    echo "extras=$EXTRAS stack=$STACK"
 }
 
 mmcv_ops_load() {
@@ -80,14 +86,26 @@ install_mmcv() {
     mmcv_ops_load || { log "mmcv's compiled ops do not load after the build"; exit 1; }
 }
 
-setup_venv() {
+create_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         command -v "$PY_BOOT" >/dev/null || { log "$PY_BOOT not found (set HGNET_PYTHON)"; exit 1; }
         log "creating $VENV"
         "$PY_BOOT" -m venv "$VENV"
     fi
+    "$VENV/bin/pip" install -q -c "$CONSTRAINTS" --upgrade pip
+}
+
+setup_oldest_venv() {  # torch, mmengine and mmcv-lite only: what `import hgnet_backbones` needs
+    create_venv
+    "$VENV/bin/pip" install -q -c "$CONSTRAINTS" torch numpy mmengine mmcv-lite opencv-python \
+        setuptools pytest safetensors filelock
+    "$VENV/bin/pip" install -q --no-deps -e "$ROOT"
+    stamp_value > "$STAMP"
+}
+
+setup_venv() {
+    create_venv
     local pip=("$VENV/bin/pip" install -q -c "$CONSTRAINTS")
-    "${pip[@]}" --upgrade pip
     "${pip[@]}" torch torchvision setuptools wheel ninja
     install_mmcv
     # mmsegmentation imports ftfy and regex without declaring them.
@@ -100,16 +118,17 @@ setup_venv() {
 }
 
 all_present() {  # cheap: finds the top-level modules without importing them
-    "$VENV/bin/python" - <<'PY' 2>/dev/null
+    "$VENV/bin/python" - "$STACK" <<'PY' 2>/dev/null
 import importlib.util, sys
-modules = ('torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain', 'ftfy',
-           'regex', 'hgnet_backbones')
+modules = ('torch', 'mmengine', 'mmcv', 'pytest', 'hgnet_backbones')
+if sys.argv[1] == 'pinned':
+    modules += ('torchvision', 'mmdet', 'mmseg', 'mmpretrain', 'ftfy', 'regex')
 sys.exit(any(importlib.util.find_spec(m) is None for m in modules))
 PY
 }
 
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_value)" ] || ! all_present; then
-    setup_venv
+    if [ "$STACK" = oldest ]; then setup_oldest_venv; else setup_venv; fi
 fi
 
 [ $# -gt 0 ] || exit 0

@@ -9,6 +9,7 @@
 #   *_3rdparty-ssld-stage2_* configs), not from this recipe; PaddleClas says the same of its yaml.
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 
+# as in every family, custom_imports sits in the config that first puts HGNetV2 into a model: here
 custom_imports = dict(imports=['hgnet_backbones'], allow_failed_imports=False)
 
 model = dict(

@@ -13,6 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..fileio import write_text
 from .photos import PHOTOS, load_photo
 
 SHAPES = ('circle', 'triangle', 'square')
@@ -114,10 +115,7 @@ def make_tiny_coco(root: os.PathLike, num_train: int = 192, num_val: int = 24,
             file_name = f'{split}_{image_id:04d}.jpg'
             image.save(root / split / file_name, quality=95)
             images.append(dict(id=image_id, file_name=file_name, width=width, height=height))
-        ann_file = root / 'annotations' / f'instances_{split}.json'
-        tmp = ann_file.with_name(ann_file.name + '.tmp')
-        tmp.write_text(json.dumps(dict(images=images, annotations=annotations,
-                                       categories=categories)))
-        os.replace(tmp, ann_file)
+        write_text(root / 'annotations' / f'instances_{split}.json',
+                   json.dumps(dict(images=images, annotations=annotations, categories=categories)))
         counts[split] = num_images
     return counts

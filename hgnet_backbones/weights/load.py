@@ -15,7 +15,7 @@ from .convert import (backbone_state_dict, check_backbone_state, check_finite, c
                       detect_format, guess_arch, unwrap)
 from .fetch import download
 from .read import CheckpointError, read_checkpoint
-from .zoo import WEIGHT_FILES, official_weights_url
+from .zoo import WEIGHT_FILES, mirrored, official_weights_url
 
 PADDLECLAS_SCHEME = 'paddleclas://'
 
@@ -38,7 +38,7 @@ def resolve_checkpoint(checkpoint: str, arch: Optional[str] = None) -> str:
         arch_name, _, weights = checkpoint[len(PADDLECLAS_SCHEME):].partition('/')
         checkpoint = official_weights_url(arch_name, weights or 'ssld_stage2')
     if checkpoint.startswith(('http://', 'https://')):
-        return download(checkpoint, check=read_checkpoint)
+        return download(mirrored(checkpoint), check=read_checkpoint)
     if not os.path.exists(checkpoint) and _looks_like_a_name(checkpoint):
         raise CheckpointError(
             f'{checkpoint!r} is neither a file nor a known weights name; known names: '

@@ -5,12 +5,12 @@ Top-1/top-5 are ImageNet-1k val accuracies of the SSLD stage-2 weights; latency 
 V100, TensorRT 8.5 FP32, batch 1 (docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md, PaddleClas 2.6).
 """
 import os
-from typing import Optional
 
 from ..fileio import write_text
 
 PADDLECLAS_WEIGHTS_URL = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
-# A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set.
+# A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set,
+# for the short names and for URLs under that folder alike.
 WEIGHTS_MIRROR_ENV = 'HGNET_WEIGHTS_MIRROR'
 
 WEIGHT_FILES = {
@@ -31,17 +31,24 @@ MODEL_ZOO = {
 }
 
 
-def official_weights_url(arch: str, weights: str, base: Optional[str] = None) -> str:
-    """The URL of PaddleClas's published ``weights`` ('ssld_stage1' or 'ssld_stage2') for ``arch``,
-    under ``base``, else ``$HGNET_WEIGHTS_MIRROR``, else PaddleClas's own folder."""
+def official_weights_url(arch: str, weights: str) -> str:
+    """The URL of PaddleClas's published ``weights`` ('ssld_stage1' or 'ssld_stage2') for ``arch``
+    (:func:`mirrored` may replace its folder)."""
     if not isinstance(arch, str) or arch.upper() not in MODEL_ZOO:
         raise ValueError(f'No published PP-HGNetV2 weights for arch {arch!r}; '
                          f'published: {sorted(MODEL_ZOO)}')
     arch = arch.upper()
     if weights not in WEIGHT_FILES:
         raise ValueError(f'Unknown weights name {weights!r}; choose one of {sorted(WEIGHT_FILES)}')
-    base = base or os.environ.get(WEIGHTS_MIRROR_ENV) or PADDLECLAS_WEIGHTS_URL
-    return base.rstrip('/') + '/' + WEIGHT_FILES[weights].format(arch=arch)
+    return PADDLECLAS_WEIGHTS_URL + WEIGHT_FILES[weights].format(arch=arch)
+
+
+def mirrored(url: str) -> str:
+    """``url`` under ``$HGNET_WEIGHTS_MIRROR`` instead of PaddleClas's folder, where both are so."""
+    mirror = os.environ.get(WEIGHTS_MIRROR_ENV)
+    if mirror and url.startswith(PADDLECLAS_WEIGHTS_URL):
+        return mirror.rstrip('/') + '/' + url[len(PADDLECLAS_WEIGHTS_URL):]
+    return url
 
 
 PADDLECLAS_CODE_URL = ('https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/ppcls/arch/'
@@ -60,7 +67,7 @@ def metafile(sizes: dict) -> dict:
                     Task='Image Classification', Dataset='ImageNet-1k',
                     Metrics={'Top 1 Accuracy': metrics['top1'], 'Top 5 Accuracy': metrics['top5']})]),
                 ('ssld_stage1', f'hgnetv2-{variant}_ssld-stage1-pre_8xb128-30e_in1k.py', None)):
-            url = official_weights_url(arch, weights, base=PADDLECLAS_WEIGHTS_URL)
+            url = official_weights_url(arch, weights)
             entry = dict(
                 Name=f'hgnetv2-{variant}_3rdparty-{weights.replace("_", "-")}_in1k',
                 Metadata=dict(FLOPs=sizes[arch]['flops'], Parameters=sizes[arch]['params'],

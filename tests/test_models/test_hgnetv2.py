@@ -66,6 +66,33 @@ def test_use_lab_overrides_arch_default():
     (dict(frozen_stages=5), 'frozen_stages must be an int in -1..4, got 5'),
     (dict(frozen_stages=-2), 'frozen_stages'),
     (dict(out_stride=4), 'out_stride must be 32, 16 or 8, got 4'),
+    # maps come out in stage order, so any other order would disagree with out_channels
+    (dict(out_indices=(3, 1)), r'out_indices must increase without repeats .* got \(3, 1\), did you '
+                               r'mean \(1, 3\)'),
+    (dict(out_indices=(0, 0)), r'out_indices must increase without repeats .* got \(0, 0\)'),
+    (dict(out_indices=(1.0, )), 'out_indices must be stage indices'),
+    (dict(use_lab='False'), "use_lab must be True, False or None .*, got 'False'"),
+    (dict(norm_eval='yes'), "norm_eval must be True or False, got 'yes'"),
+    (dict(norm_cfg=None), r"norm_cfg must be a dict with a type, such as dict\(type='BN'\); got None"),
+    (dict(act_cfg=None), r"act_cfg must be a dict with a type, such as dict\(type='ReLU'\); got None"),
+    (dict(act_cfg=dict(inplace=True)), 'act_cfg must be a dict with a type'),
+    (dict(in_channels=0), 'in_channels must be a positive int, got 0'),
+    (dict(arch=dict(stem_channels=16, stages=[], use_lab=False)),
+     'stem_channels must be two positive ints'),
+    (dict(arch=dict(stem_channels=(16, 16), stages=[(16, 16, 64)] * 4, use_lab=False)),
+     'needs 4 stage rows of'),
+    (dict(arch=dict(stem_channels=(16, 16), use_lab='no', stages=HGNetV2.arch_zoo['B0']['stages'])),
+     "use_lab must be True or False, got 'no'"),
+    (dict(arch=dict(HGNetV2.arch_zoo['B0'], stem_channels=(16, 32))),
+     'stage 0: in_channels=16 but the stem gives 32'),
+    (dict(arch=dict(HGNetV2.arch_zoo['B0'], stages=(
+        (16, 16, 64, 1, False, False, 3, 3), (64, 32, 256, 1, True, False, 3, 3),
+        (256, 64, 512, 2, True, True, 4, 3), (512, 128, 1024, 1, True, True, 5, 3)))),
+     r"stage 2: \['kernel_size'\] invalid"),
+    (dict(arch=dict(HGNetV2.arch_zoo['B0'], stages=(
+        (16, 16, 64, 1, False, False, 3, 3), (64, 32, 256, 0, True, False, 3, 3),
+        (256, 64, 512, 2, True, True, 5, 3), (512, 128, 1024, 1, 'yes', True, 5, 3)))),
+     r"stage 1: \['num_blocks'\] invalid"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
     with pytest.raises(ValueError, match=match):
