@@ -103,8 +103,9 @@ def test_stage2_eval_configs_load_paddleclas_weights_of_their_arch():
         assert cfg.test_pipeline[1].scale == 236  # PaddleClas's stage-2 evaluation resize
 
 
-DET_CONFIGS = [p for p in ALL_CONFIGS if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn',
-                                                         'rtmdet', 'dino', 'rtdetr') and 'tiny' not in p.name]
+DET_CONFIGS = [p for p in ALL_CONFIGS
+               if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn', 'rtmdet', 'dino', 'rtdetr')
+               and 'tiny' not in p.name]
 
 
 def _neck_in_channels(neck):

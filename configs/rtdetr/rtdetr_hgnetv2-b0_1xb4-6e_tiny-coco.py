@@ -1,8 +1,9 @@
-# RT-DETR over HGNetV2-B0, slimmed (hybrid encoder and decoder of width 128, 3 decoder layers, 100
-# queries, 50 denoising queries) on the tiny COCO-format set (tools/make_tiny_dataset.py det
-# data/tiny_coco), images resized to 160x160: trains on a CPU in minutes. The whole backbone, norm
-# statistics included, trains from its own initialisation (no SSLD weights) at the model's learning
-# rate; AdamW 2e-3 with clipped gradients, cosine over 6 epochs, no EMA.
+# RT-DETR over HGNetV2-B0, slimmed (hybrid encoder and decoder of width 128, one RepVGG block per
+# fusion, 3 decoder layers, 100 queries, 50 denoising queries) on the tiny COCO-format set
+# (tools/make_tiny_dataset.py det data/tiny_coco), images resized to 160x160: trains on a CPU in
+# minutes. The whole backbone, norm statistics included, trains from its own initialisation (no SSLD
+# weights) at the model's learning rate; AdamW 2e-3 with clipped gradients, cosine over 6 epochs, no
+# EMA, no multi-scale batches.
 _base_ = './rtdetr_hgnetv2-b4_4xb4-72e_coco.py'
 
 data_root = 'data/tiny_coco/'

@@ -6,10 +6,7 @@
 # epochs at batch 16 (4 GPUs x 4). Differences: the backbone starts from PaddleClas's SSLD stage-1
 # weights and sees ImageNet-normalised images (as they were trained), where RT-DETR's own
 # pretraining feeds it [0, 1] pixels; the last epoch keeps the augmentations; no AMP.
-_base_ = [
-    'mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py',
-    '../_base_/hgnetv2_det.py'
-]
+_base_ = ['mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py']
 custom_imports = dict(imports=['hgnet_backbones', 'hgnet_backbones.models.rtdetr'],
                       allow_failed_imports=False)
 
@@ -27,7 +24,10 @@ model = dict(
         # RT-DETR's multi-scale training: each batch resized to one of 480, 512, ..., 800
         batch_augments=[dict(type='BatchSyncRandomResize', random_size_range=(480, 800),
                              size_divisor=32, interval=1)]),
-    backbone=dict(_base_.hgnetv2_backbone, arch='B4', out_indices=(1, 2, 3)),
+    # ../_base_/hgnetv2_det.py's settings, written out: its dict replaces (_delete_) an mmdet anchor's
+    # ResNet, and mmdet has no RT-DETR to inherit
+    backbone=dict(type='HGNetV2', arch='B4', out_indices=(1, 2, 3), frozen_stages=0, norm_eval=True,
+                  init_cfg=dict(type='Pretrained', checkpoint='ssld_stage1')),
     neck=dict(
         type='RTDETRHybridEncoder',
         in_channels=[512, 1024, 2048],  # hgnet_backbones.stage_channels('B4')[1:]

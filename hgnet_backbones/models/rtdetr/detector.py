@@ -142,6 +142,9 @@ class RTDETR(DINO):
                                                                    spatial_shapes)
         enc_outputs_class = self.bbox_head.cls_branches[level](output_memory)
         enc_outputs_coord_unact = self.bbox_head.reg_branches[level](output_memory) + anchors
+        if output_memory.size(1) < self.num_queries:
+            raise ValueError(f'the neck gives {output_memory.size(1)} tokens, fewer than num_queries='
+                             f'{self.num_queries}: feed larger images or select fewer queries')
         topk_indices = torch.topk(enc_outputs_class.max(-1)[0], k=self.num_queries, dim=1)[1]
 
         def gather(x):

@@ -2,6 +2,7 @@
 section 4.2): attention-based intra-scale feature interaction (AIFI, a transformer encoder on the
 coarsest map only) and the CNN-based cross-scale feature fusion (CCFM, a PAN of CSP blocks with
 RepVGG-style convolutions)."""
+import copy
 from typing import Sequence, Tuple
 
 import torch
@@ -129,7 +130,8 @@ class RTDETRHybridEncoder(BaseModule):
         self.pe_temperature = pe_temperature
         self.in_projs = nn.ModuleList(
             ConvModule(c, embed_dims, 1, norm_cfg=norm_cfg, act_cfg=None) for c in self.in_channels)
-        self.aifi = nn.ModuleList(DetrTransformerEncoder(**encoder) for _ in self.use_encoder_idx)
+        self.aifi = nn.ModuleList(
+            DetrTransformerEncoder(**copy.deepcopy(encoder)) for _ in self.use_encoder_idx)
         for layer in self.aifi:
             if layer.embed_dims != embed_dims:
                 raise ValueError(f'encoder embed_dims {layer.embed_dims} differs from the '
