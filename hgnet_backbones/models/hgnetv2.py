@@ -1,5 +1,7 @@
 """PP-HGNetV2, the PaddleClas backbone, with PaddleClas's exact semantics and parameter names."""
 import copy
+import functools
+import inspect
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -36,6 +38,17 @@ def same_max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     x = F.pad(x, (0, 1, 0, 1), value=float('-inf'))
     x = torch.maximum(x[..., :, :-1], x[..., :, 1:])
     return torch.maximum(x[..., :-1, :], x[..., 1:, :])
+
+
+def zero_padded_max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """The stem pool of timm, D-FINE, RT-DETR's PyTorch port and HF transformers: one row and column
+    of zeros padded after the map, then a 2x2 stride-1 max-pool, by the same ops (ONNX Pad + MaxPool).
+    A zero in the padding wins wherever the map's last row or column is negative."""
+    return F.max_pool2d(F.pad(x, (0, 1, 0, 1)), 2, 1)
+
+
+# stem_pool: Paddle's (the default, what PaddleClas trained) or the zero-padded one of the other ports
+STEM_POOLS = {'paddle': same_max_pool_2x2, 'zero': zero_padded_max_pool_2x2}
 
 
 class LearnableAffineBlock(nn.Module):
@@ -172,12 +185,18 @@ class StemBlock(nn.Module):
 
     Paddle's stride-1 ``MaxPool2D(2, ceil_mode=True, padding="SAME")`` pads one row and column after
     the map and never lets that padding win the max (:func:`same_max_pool_2x2`). Zero padding, as timm
-    and RT-DETR ports do, differs wherever the LAB before it makes values negative.
+    and RT-DETR ports do, differs wherever the LAB before it makes values negative; ``pool='zero'``
+    reproduces it (:func:`zero_padded_max_pool_2x2`).
     """
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, use_lab: bool = False,
-                 **layer_cfg):
+                 pool: str = 'paddle', **layer_cfg):
         super().__init__()
+        if pool not in STEM_POOLS:
+            raise ValueError(f"stem_pool must be one of {sorted(STEM_POOLS)} ('paddle': PaddleClas's "
+                             "exact pool; 'zero': the zero-padded pool of timm, D-FINE and RT-DETR's "
+                             f'PyTorch port), got {pool!r}')
+        self.pool = STEM_POOLS[pool]
         self.stem1 = ConvBNAct(in_channels, mid_channels, 3, stride=2, use_lab=use_lab, **layer_cfg)
         self.stem2a = ConvBNAct(mid_channels, mid_channels // 2, 2, same_padding=True, use_lab=use_lab,
                                 **layer_cfg)
@@ -188,7 +207,7 @@ class StemBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem1(x)
-        x1 = same_max_pool_2x2(x)
+        x1 = self.pool(x)
         x2 = self.stem2b(self.stem2a(x))
         x = torch.cat([x1, x2], dim=1)
         return self.stem4(self.stem3(x))
@@ -269,7 +288,123 @@ def stage_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
     return tuple(row[column] for row in HGNetV2.parse_arch(arch)[1]['stages'])
 
 
-@MODELS.register_module()
+# RT-DETR names its backbones by detector size (`name` in its PyTorch port, `arch` in PaddleDetection)
+RTDETR_ARCHS = {'L': 'B4', 'X': 'B5', 'H': 'B6'}
+# The arguments of the RT-DETR (PyTorch port, PaddleDetection) and D-FINE ``HGNetv2``s that differ
+# from ours, and the arguments of ours that give the same settings: a call uses one or the other.
+PORT_ARGUMENTS = {'name': ('arch', ), 'return_idx': ('out_indices', ),
+                  'freeze_at': ('frozen_stages', ), 'freeze_stem_only': ('frozen_stages', ),
+                  'freeze_norm': ('norm_eval', ), 'pretrained': ('init_cfg', )}
+
+
+def _port_arch(name) -> str:
+    if isinstance(name, str) and name.upper() in RTDETR_ARCHS:
+        return RTDETR_ARCHS[name.upper()]
+    if isinstance(name, str) and name.upper() in HGNetV2.arch_zoo:
+        return name.upper()
+    raise ValueError(f"name must be one of {sorted(HGNetV2.arch_zoo)} (D-FINE) or "
+                     f"{', '.join(f'{k} (= {v})' for k, v in RTDETR_ARCHS.items())} (RT-DETR); "
+                     f'got {name!r}')
+
+
+def _port_frozen_stages(port: dict, rtdetr_pytorch: bool) -> int:
+    """``frozen_stages`` for the ports' ``freeze_at`` / ``freeze_stem_only``. D-FINE and PaddleDetection
+    freeze the stem for ``freeze_at >= 0`` and, unless ``freeze_stem_only``, stages 1..freeze_at+1
+    (defaults: 0, True); RT-DETR's PyTorch port has no ``freeze_stem_only`` and freezes the stem and
+    stages 1..freeze_at (default -1)."""
+    rtdetr_pytorch = rtdetr_pytorch and 'freeze_stem_only' not in port
+    freeze_at = port.get('freeze_at', -1 if rtdetr_pytorch else 0)
+    stem_only = port.get('freeze_stem_only', True)
+    if not _is_int(freeze_at):
+        raise ValueError(f'freeze_at must be an int (-1: nothing frozen), got {freeze_at!r}')
+    if not isinstance(stem_only, bool):
+        raise ValueError(f'freeze_stem_only must be True or False, got {stem_only!r}')
+    if freeze_at < 0:
+        return -1
+    if rtdetr_pytorch:
+        return min(freeze_at, 4)
+    return 0 if stem_only else min(freeze_at + 1, 4)
+
+
+def translate_port_arguments(given: dict, defaults: dict) -> dict:
+    """``given`` (the arguments a caller named) with the RT-DETR / D-FINE names replaced by ours
+    (:data:`PORT_ARGUMENTS`), giving the model those ports build: ``name`` -> ``arch`` ('L', 'X',
+    'H' -> 'B4', 'B5', 'B6', also as ``arch``); ``return_idx`` -> ``out_indices``; ``freeze_at`` /
+    ``freeze_stem_only`` -> ``frozen_stages``; ``freeze_norm=True`` -> ``norm_eval=True`` and norms
+    without trainable affine parameters (D-FINE's ``FrozenBatchNorm2d``); ``pretrained=True`` -> the
+    weights that port loads, a str -> that checkpoint. Raises ValueError where both names of one
+    setting are given. ``defaults``: the defaults of ``HGNetV2.__init__``."""
+    port = {k: given[k] for k in PORT_ARGUMENTS if k in given}
+    ours = {k: v for k, v in given.items() if k not in PORT_ARGUMENTS}
+    for port_name, value in port.items():
+        for our_name in PORT_ARGUMENTS[port_name]:
+            if our_name in ours:
+                raise ValueError(
+                    f'{port_name}={value!r} (the RT-DETR/D-FINE name) and {our_name}='
+                    f'{ours[our_name]!r} set the same thing; give only one of them (README, "Coming '
+                    'from RT-DETR / D-FINE / timm")')
+    arch = ours.get('arch')
+    if isinstance(arch, str) and arch.upper() in RTDETR_ARCHS:
+        ours['arch'] = RTDETR_ARCHS[arch.upper()]
+    if 'name' in port:
+        ours['arch'] = _port_arch(port['name'])
+    if 'return_idx' in port:
+        ours['out_indices'] = port['return_idx']
+    if 'freeze_at' in port or 'freeze_stem_only' in port:
+        rtdetr_pytorch = isinstance(port.get('name'), str) and port['name'].upper() in RTDETR_ARCHS
+        ours['frozen_stages'] = _port_frozen_stages(port, rtdetr_pytorch)
+    if 'freeze_norm' in port:
+        freeze_norm = port['freeze_norm']
+        if not isinstance(freeze_norm, bool):
+            raise ValueError(f'freeze_norm must be True or False, got {freeze_norm!r}')
+        ours['norm_eval'] = freeze_norm
+        norm_cfg = ours.get('norm_cfg', defaults['norm_cfg'])
+        if freeze_norm and isinstance(norm_cfg, dict):
+            if 'norm_cfg' in ours and norm_cfg.get('requires_grad') is True:
+                raise ValueError(f'freeze_norm=True freezes the norms\' affine parameters, but '
+                                 f'norm_cfg={norm_cfg!r} trains them; drop one of the two')
+            ours['norm_cfg'] = dict(norm_cfg, requires_grad=False)
+    if 'pretrained' in port:
+        pretrained = port['pretrained']
+        if pretrained is True:
+            # imported here: the weights package builds on the model, not the other way round
+            from ..weights.zoo import port_pretrained_weights
+            checkpoint = port_pretrained_weights(port.get('name'))
+        elif isinstance(pretrained, str) and pretrained:
+            checkpoint = pretrained
+        elif pretrained in (False, None):
+            return ours
+        else:
+            raise ValueError(f'pretrained must be True, False or a checkpoint (path, URL or weights '
+                             f'name), got {pretrained!r}')
+        ours['init_cfg'] = dict(type='Pretrained', checkpoint=checkpoint)
+    return ours
+
+
+def accepts_port_arguments(init):
+    """Let ``HGNetV2.__init__`` take the RT-DETR / D-FINE argument names too
+    (:func:`translate_port_arguments`). Its own arguments are bound by name first, positional ones
+    included, so that a mix of both names for one setting is seen however it was passed."""
+    signature = inspect.signature(init)
+    defaults = {k: p.default for k, p in signature.parameters.items()}
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        port = {k: kwargs.pop(k) for k in PORT_ARGUMENTS if k in kwargs}
+        given = signature.bind_partial(self, *args, **kwargs).arguments
+        given.pop('self')
+        ours = translate_port_arguments({**given, **port}, defaults)
+        if not port:
+            return init(self, **ours)
+        try:
+            return init(self, **ours)
+        except ValueError as e:  # name the arguments the caller wrote, not only ours
+            raise ValueError(f'{e} (translated from the RT-DETR/D-FINE arguments {port})') from e
+
+    return wrapper
+
+
+@MODELS.register_module(name=['HGNetV2', 'HGNetv2'])  # HGNetv2: RT-DETR's and D-FINE's class name
 class HGNetV2(BaseModule):
     """PP-HGNetV2 backbone (PaddleClas), B0-B6.
 
@@ -307,6 +442,14 @@ class HGNetV2(BaseModule):
             timm or mmengine), an http(s) URL of one, or 'ssld_stage1' / 'ssld_stage2' for
             PaddleClas's published weights of ``arch``; every backbone key must match.
             Defaults to Kaiming (fan-in, as Paddle) for convs and constant 1/0 for norms.
+        stem_pool (str): The stem's max-pool: 'paddle' (PaddleClas's, exact) or 'zero', the
+            zero-padded pool of timm, D-FINE, RT-DETR's PyTorch port and HF transformers, for weights
+            fine-tuned with those ports. Defaults to 'paddle'.
+
+    The argument names of RT-DETR's and D-FINE's ``HGNetv2`` are accepted too, instead of ours, and
+    give the model those ports build (:func:`translate_port_arguments`): ``name`` ('B0'..'B6', or
+    RT-DETR's 'L', 'X', 'H' = B4, B5, B6), ``return_idx``, ``freeze_at``, ``freeze_stem_only``,
+    ``freeze_norm``, ``pretrained``; ``type='HGNetv2'`` finds this class too.
     """
 
     arch_zoo = {
@@ -349,6 +492,7 @@ class HGNetV2(BaseModule):
             (1024, 768, 2048, 3, True, True, 5, 6))),
     }
 
+    @accepts_port_arguments
     def __init__(self,
                  arch: Union[str, dict] = 'B4',
                  in_channels: int = 3,
@@ -364,7 +508,8 @@ class HGNetV2(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = [
                      dict(type='Kaiming', layer='Conv2d', mode='fan_in'),
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
-                 ]):
+                 ],
+                 stem_pool: str = 'paddle'):
         super().__init__(init_cfg=copy.deepcopy(init_cfg))
         self.arch_name, self.arch_settings = self.parse_arch(arch)
         out_indices = self._check_arguments(
@@ -380,7 +525,7 @@ class HGNetV2(BaseModule):
         layer_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
         mid, out = self.arch_settings['stem_channels']
-        self.stem = StemBlock(in_channels, mid, out, use_lab=self.use_lab, **layer_cfg)
+        self.stem = StemBlock(in_channels, mid, out, use_lab=self.use_lab, pool=stem_pool, **layer_cfg)
         self.stages = nn.ModuleList()
         self.feature_info = []
         stride, dilation = 4, 1

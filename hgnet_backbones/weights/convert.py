@@ -1,11 +1,12 @@
-"""Pure functions from the state dicts other ports write (PaddleClas, timm, mmengine checkpoints of
-this project) to this project's names, and the checks that a state dict fits a backbone.
+"""Pure functions from the state dicts other ports write (PaddleClas, timm and D-FINE, RT-DETR's
+PyTorch port, Hugging Face transformers, mmengine checkpoints of this project) to this project's
+names, and the checks that a state dict fits a backbone.
 
 Converted state dicts use a classifier's layout: ``backbone.*`` (:class:`~hgnet_backbones.HGNetV2`)
 and ``head.*`` (:class:`~hgnet_backbones.models.heads.HGNetV2ClsHead`).
 """
 import functools
-from typing import Dict, Mapping, Tuple
+from typing import Callable, Dict, Mapping, Tuple
 
 import numpy as np
 import torch
@@ -19,6 +20,14 @@ TIMM_RENAMES = (('.aggregation.0.', '.aggregation_squeeze_conv.'),
                 ('head.last_conv.0.', 'head.last_conv.'),
                 ('head.last_conv.2.', 'head.lab.'))
 BACKBONE_ROOTS = ('stem.', 'stages.')
+# RT-DETR's PyTorch port pads stem2a/stem2b in an nn.Sequential(ZeroPad2d, Conv2d); Paddle's names else
+RTDETR_RENAMES = (('stem.stem2a.conv.1.', 'stem.stem2a.conv.'),
+                  ('stem.stem2b.conv.1.', 'stem.stem2b.conv.'))
+# Hugging Face transformers' HGNetV2 (HGNetV2Backbone; in its D-FINE detectors under
+# 'model.backbone.model.') -> ours, after the prefix before 'embedder.' / 'encoder.stages.' is cut
+HF_STEM_KEY = 'embedder.stem1.convolution.weight'
+HF_ROOT_RENAMES = (('embedder.', 'stem.'), ('encoder.stages.', 'stages.'))
+HF_RENAMES = (('.convolution.', '.conv.'), ('.normalization.', '.bn.')) + TIMM_RENAMES[:2]
 
 
 def _to_tensor(value) -> torch.Tensor:
@@ -36,10 +45,15 @@ def unwrap(checkpoint: Mapping) -> Mapping:
 
 
 def detect_format(state: Mapping) -> str:
-    """'paddle', 'timm' or 'mmengine' (this project's names), from the keys of a state dict."""
+    """'paddle', 'huggingface', 'rtdetr', 'timm' (timm and D-FINE) or 'mmengine' (this project's
+    names), from the keys of a state dict."""
     keys = list(state)
     if any(k.endswith(('._mean', '._variance')) for k in keys):
         return 'paddle'
+    if any(k.endswith(HF_STEM_KEY) for k in keys):
+        return 'huggingface'
+    if any(old in k for old, _ in RTDETR_RENAMES for k in keys):
+        return 'rtdetr'
     if any('.aggregation.0.' in k or (k.startswith('head.last_conv.') and k.count('.') == 3)
            for k in keys):
         return 'timm'
@@ -76,21 +90,52 @@ def _mmengine_key(key: str, value):
     return key, value
 
 
-_RENAMERS = {'paddle': _paddle_key, 'timm': _timm_key, 'mmengine': _mmengine_key}
+def _rtdetr_key(key: str, value):
+    for old, new in RTDETR_RENAMES:
+        key = key.replace(old, new)
+    return _mmengine_key(key, value)
+
+
+def _hf_renamer(keys) -> Callable:
+    """The renamer of a Hugging Face state dict whose backbone keys start with one prefix (none for
+    an ``HGNetV2Backbone``, 'model.backbone.model.' in a D-FINE detector)."""
+    prefixes = sorted({k[:-len(HF_STEM_KEY)] for k in keys if k.endswith(HF_STEM_KEY)})
+    if len(prefixes) > 1:
+        raise CheckpointError(f'the checkpoint holds {len(prefixes)} HGNetV2 backbones, under '
+                              f'{prefixes}; save the one to load on its own')
+    prefix = prefixes[0]
+
+    def rename(key: str, value):
+        for old, new in HF_ROOT_RENAMES:
+            if key.startswith(prefix + old):
+                key = new + key[len(prefix + old):]
+                for old_part, new_part in HF_RENAMES:
+                    key = key.replace(old_part, new_part)
+                return 'backbone.' + key, value
+        return key, value
+
+    return rename
+
+
+_RENAMERS = {'paddle': _paddle_key, 'timm': _timm_key, 'mmengine': _mmengine_key,
+             'rtdetr': _rtdetr_key}
 
 
 def convert_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
-    """Convert a PaddleClas, timm or mmengine PP-HGNetV2 checkpoint to this project's classifier layout
-    (``backbone.*``, ``head.*``; other keys, e.g. a detector's neck, keep their names)."""
+    """Convert a PaddleClas, timm, D-FINE, RT-DETR, Hugging Face or mmengine PP-HGNetV2 checkpoint to
+    this project's classifier layout (``backbone.*``, ``head.*``; other keys, e.g. a detector's neck,
+    keep their names)."""
     state = unwrap(checkpoint)
-    rename = _RENAMERS[detect_format(state)]
+    source_format = detect_format(state)
+    rename = _hf_renamer(state) if source_format == 'huggingface' else _RENAMERS[source_format]
     converted = {}
     for key, value in state.items():
         if key == PADDLE_NAME_TABLE_KEY:
             continue
         new_key, tensor = rename(key, _to_tensor(value))
         converted[new_key] = tensor
-    for key in [k for k in converted if k.endswith('.running_mean')]:  # Paddle has no batch counter
+    # Paddle and frozen norms (D-FINE, HF detectors) keep no batch counter
+    for key in [k for k in converted if k.endswith('.running_mean')]:
         converted.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
     return converted
 

@@ -1,9 +1,11 @@
-"""From a checkpoint source (a path, an http(s) URL, ``paddleclas://B4/ssld_stage1`` or a short
-name of published weights) to converted weights in a model or a file.
+"""From a checkpoint source (a path, an http(s) URL, ``paddleclas://B4/ssld_stage1``, a short name of
+published weights, or the name other ports publish them under) to converted weights in a model or a
+file.
 
 Every source is read by :mod:`.read` (nothing in a file runs), downloaded by :mod:`.fetch`
 (timeouts, URL-keyed cache) and converted by :mod:`.convert`.
 """
+import difflib
 import os
 from typing import Dict, Optional
 
@@ -15,20 +17,26 @@ from .convert import (backbone_state_dict, check_backbone_state, check_finite, c
                       detect_format, guess_arch, unwrap)
 from .fetch import download
 from .read import CheckpointError, read_checkpoint
-from .zoo import WEIGHT_FILES, mirrored, official_weights_url
+from .zoo import (PORT_WEIGHTS, WEIGHT_FILES, known_weight_names, mirrored, official_weights_url,
+                  port_weights)
 
 PADDLECLAS_SCHEME = 'paddleclas://'
+CHECKPOINT_SUFFIXES = ('.pdparams', '.pth', '.pt', '.safetensors', '.bin', '.ckpt', '.tar')
 
 
 def _looks_like_a_name(source: str) -> bool:
-    return os.sep not in source and '/' not in source and not os.path.splitext(source)[1]
+    """Not a path one would write for a file: no folder (but an 'org/model' id), no file suffix."""
+    return (not source.startswith(('.', os.sep, '/')) and source.count('/') <= 1
+            and not source.lower().endswith(CHECKPOINT_SUFFIXES))
 
 
 def resolve_checkpoint(checkpoint: str, arch: Optional[str] = None) -> str:
     """A local file for ``checkpoint``: a path, an http(s) URL (downloaded to the cache, see
-    :mod:`.fetch`), ``paddleclas://B4/ssld_stage1``, or a short name ('ssld_stage1', 'ssld_stage2') of
-    ``arch``'s published weights."""
+    :mod:`.fetch`), ``paddleclas://B4/ssld_stage1``, a short name ('ssld_stage1', 'ssld_stage2') of
+    ``arch``'s published weights, or a name other ports publish weights under (D-FINE's and
+    RT-DETR's releases, timm's tags, Hugging Face model ids: :data:`~.zoo.PORT_WEIGHTS`)."""
     checkpoint = os.path.expanduser(str(checkpoint))
+    port = None if os.path.exists(checkpoint) else port_weights(checkpoint)
     if checkpoint in WEIGHT_FILES:
         if arch is None or arch == 'custom':
             raise ValueError(f'{checkpoint!r} names published weights of a built-in arch; give the '
@@ -37,13 +45,19 @@ def resolve_checkpoint(checkpoint: str, arch: Optional[str] = None) -> str:
     elif checkpoint.startswith(PADDLECLAS_SCHEME):
         arch_name, _, weights = checkpoint[len(PADDLECLAS_SCHEME):].partition('/')
         checkpoint = official_weights_url(arch_name, weights or 'ssld_stage2')
+    elif port is not None:
+        if port.arch is not None and arch not in (None, 'custom', port.arch):
+            raise CheckpointError(f'{checkpoint!r} holds HGNetV2-{port.arch} weights; the backbone is '
+                                  f'HGNetV2-{arch}')
+        checkpoint = port.url
     if checkpoint.startswith(('http://', 'https://')):
         return download(mirrored(checkpoint), check=read_checkpoint)
     if not os.path.exists(checkpoint) and _looks_like_a_name(checkpoint):
+        close = difflib.get_close_matches(checkpoint, [*WEIGHT_FILES, *PORT_WEIGHTS], n=3)
         raise CheckpointError(
             f'{checkpoint!r} is neither a file nor a known weights name; known names: '
-            f'{", ".join(sorted(WEIGHT_FILES))} (of the backbone\'s arch), '
-            f'{PADDLECLAS_SCHEME}B0..B6/<name>, http(s) URLs and paths')
+            f'{"; ".join(known_weight_names())}; http(s) URLs and paths'
+            f'{f". Did you mean {close}?" if close else ""}')
     return checkpoint
 
 

@@ -1,17 +1,28 @@
 """PaddleClas's published PP-HGNetV2 weights and metrics: the one table the model, the metafile and the
-benchmark read.
+benchmark read; and the names other ports publish weights under (D-FINE's and RT-DETR's releases,
+timm's tags, Hugging Face model ids), with their URLs.
 
 Top-1/top-5 are ImageNet-1k val accuracies of the SSLD stage-2 weights; latency is PaddleClas's
 V100, TensorRT 8.5 FP32, batch 1 (docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md, PaddleClas 2.6).
 """
 import os
+from typing import Dict, List, NamedTuple, Optional
 
 from ..fileio import write_text
+from ..models.hgnetv2 import RTDETR_ARCHS
 
 PADDLECLAS_WEIGHTS_URL = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
 # A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set,
 # for the short names and for URLs under that folder alike.
 WEIGHTS_MIRROR_ENV = 'HGNET_WEIGHTS_MIRROR'
+DFINE_WEIGHTS_URL = 'https://github.com/Peterande/storage/releases/download/dfinev1.0/'
+RTDETR_WEIGHTS_URL = 'https://github.com/lyuwenyu/storage/releases/download/v0.1/'
+HF_URL = 'https://huggingface.co/'
+# Each host's folder and the variable naming a mirror that holds the same paths (HF_ENDPOINT is
+# huggingface_hub's own, e.g. https://hf-mirror.com): see mirrored().
+WEIGHT_HOSTS = {PADDLECLAS_WEIGHTS_URL: WEIGHTS_MIRROR_ENV, DFINE_WEIGHTS_URL: 'HGNET_DFINE_MIRROR',
+                RTDETR_WEIGHTS_URL: 'HGNET_RTDETR_MIRROR', HF_URL: 'HF_ENDPOINT'}
+HF_HUB_PREFIX = 'hf-hub:'  # timm's spelling of a Hugging Face model id: hf-hub:<org>/<model>
 
 WEIGHT_FILES = {
     # stage-1: distilled on ImageNet-1k + 22k mined data; PaddleClas recommends it for downstream tasks
@@ -44,11 +55,88 @@ def official_weights_url(arch: str, weights: str) -> str:
 
 
 def mirrored(url: str) -> str:
-    """``url`` under ``$HGNET_WEIGHTS_MIRROR`` instead of PaddleClas's folder, where both are so."""
-    mirror = os.environ.get(WEIGHTS_MIRROR_ENV)
-    if mirror and url.startswith(PADDLECLAS_WEIGHTS_URL):
-        return mirror.rstrip('/') + '/' + url[len(PADDLECLAS_WEIGHTS_URL):]
+    """``url`` under the mirror of its host's folder (:data:`WEIGHT_HOSTS`) where that host's variable
+    is set, e.g. under ``$HGNET_WEIGHTS_MIRROR`` instead of PaddleClas's folder."""
+    for folder, mirror_env in WEIGHT_HOSTS.items():
+        mirror = os.environ.get(mirror_env)
+        if mirror and url.startswith(folder):
+            return mirror.rstrip('/') + '/' + url[len(folder):]
     return url
+
+
+def hf_url(model_id: str) -> str:
+    """The weights file of a Hugging Face model (transformers and timm both write model.safetensors)."""
+    return f'{HF_URL}{model_id}/resolve/main/model.safetensors'
+
+
+class PortWeights(NamedTuple):
+    """Weights another port publishes: their URL and the arch they are of (None: unknown)."""
+    url: str
+    arch: Optional[str]
+
+
+# The releases RT-DETR's and D-FINE's HGNetv2(pretrained=True) load (PyTorch files), by `name`
+DFINE_RELEASE = 'PPHGNetV2_{}_stage1'  # B0..B6, the stage-1 weights
+RTDETR_RELEASE = 'PPHGNetV2_{}_ssld_pretrained_from_paddle'  # L, X, H
+# timm's pretrained tags of hgnetv2_b*: the first is timm's default (a bare 'hgnetv2_b4')
+TIMM_TAGS = ('ssld_stage2_ft_in1k', 'ssld_stage1_in22k_in1k')
+# D-FINE's detectors on the Hugging Face Hub (transformers' DFineForObjectDetection), by backbone
+DFINE_HF_MODELS = {
+    'B0': ('dfine-nano-coco', 'dfine-small-coco', 'dfine-small-obj365', 'dfine-small-obj2coco'),
+    'B2': ('dfine-medium-coco', 'dfine-medium-obj365', 'dfine-medium-obj2coco'),
+    'B4': ('dfine-large-coco', 'dfine-large-obj365', 'dfine-large-obj2coco-e25'),
+    'B5': ('dfine-xlarge-coco', 'dfine-xlarge-obj365', 'dfine-xlarge-obj2coco'),
+}
+
+
+def _port_weights() -> Dict[str, PortWeights]:
+    names = {}
+    releases = [(DFINE_WEIGHTS_URL, DFINE_RELEASE.format(arch), arch) for arch in MODEL_ZOO] + \
+        [(RTDETR_WEIGHTS_URL, RTDETR_RELEASE.format(size), arch) for size, arch in RTDETR_ARCHS.items()]
+    for folder, release, arch in releases:
+        names[release] = names[f'{release}.pth'] = PortWeights(f'{folder}{release}.pth', arch)
+    for arch in MODEL_ZOO:
+        model = f'hgnetv2_{arch.lower()}'
+        for tag in TIMM_TAGS:
+            weights = PortWeights(hf_url(f'timm/{model}.{tag}'), arch)
+            names[f'{model}.{tag}'] = names[f'timm/{model}.{tag}'] = weights
+            names.setdefault(model, weights)
+    for arch, models in DFINE_HF_MODELS.items():
+        for model in models:
+            names[f'ustc-community/{model}'] = PortWeights(hf_url(f'ustc-community/{model}'), arch)
+    return names
+
+
+# every name of another port's weights (a release's name with or without .pth, a timm tag, a
+# Hugging Face model id) -> where they are and their arch
+PORT_WEIGHTS = _port_weights()
+
+
+def port_weights(name: str) -> Optional[PortWeights]:
+    """Another port's weights called ``name`` (:data:`PORT_WEIGHTS` or 'hf-hub:<model id>'), or None."""
+    if name.startswith(HF_HUB_PREFIX):
+        return PortWeights(hf_url(name[len(HF_HUB_PREFIX):]), None)
+    return PORT_WEIGHTS.get(name)
+
+
+def port_pretrained_weights(name: Optional[str]) -> str:
+    """The weights RT-DETR's / D-FINE's ``HGNetv2(name=..., pretrained=True)`` loads: RT-DETR's release
+    for 'L', 'X', 'H', D-FINE's stage-1 release for 'B0'..'B6'; without a name, PaddleClas's stage 1."""
+    if name is None:
+        return 'ssld_stage1'
+    return (RTDETR_RELEASE if name.upper() in RTDETR_ARCHS else DFINE_RELEASE).format(name.upper())
+
+
+def known_weight_names() -> List[str]:
+    """The weights names a checkpoint source may be, by family, for error messages."""
+    archs = list(MODEL_ZOO)
+    return [f"{', '.join(WEIGHT_FILES)} (PaddleClas's, of the backbone's arch)",
+            f'paddleclas://{archs[0]}..{archs[-1]}/<{"|".join(WEIGHT_FILES)}>',
+            f"D-FINE's {DFINE_RELEASE.format(archs[0])} .. {DFINE_RELEASE.format(archs[-1])}",
+            f"RT-DETR's {RTDETR_RELEASE.format('<' + '|'.join(RTDETR_ARCHS) + '>')}",
+            f"timm's [timm/]hgnetv2_{archs[0].lower()}..{archs[-1].lower()}[.<{'|'.join(TIMM_TAGS)}>]",
+            f"Hugging Face's ustc-community/<{'|'.join(sum(DFINE_HF_MODELS.values(), ()))}>",
+            f'{HF_HUB_PREFIX}<Hugging Face model id>']
 
 
 PADDLECLAS_CODE_URL = ('https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/ppcls/arch/'
