@@ -104,8 +104,9 @@ def test_stage2_eval_configs_load_paddleclas_weights_of_their_arch():
         assert cfg.test_pipeline[1].scale == 236  # PaddleClas's stage-2 evaluation resize
 
 
-DET_CONFIGS = [p for p in ALL_CONFIGS if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn',
-                                                         'rtmdet', 'dino') and 'tiny' not in p.name]
+DET_CONFIGS = [p for p in ALL_CONFIGS
+               if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn', 'rtmdet', 'dino', 'rtdetr')
+               and 'tiny' not in p.name]
 
 
 def _neck_in_channels(neck):
@@ -155,6 +156,7 @@ def tiny_coco_batch(tmp_path_factory):
 
 @pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.name)
 def test_detector_trains_a_step_on_cpu_with_gradients_in_unfrozen_stages_only(path, tiny_coco_batch):
+    from mmengine.logging import MessageHub
     from mmengine.model import revert_sync_batchnorm
     torch.manual_seed(0)
     cfg = load_config(str(path))
@@ -170,6 +172,8 @@ def test_detector_trains_a_step_on_cpu_with_gradients_in_unfrozen_stages_only(pa
     if not getattr(model, 'with_mask', False):
         for sample in batch['data_samples']:
             del sample.gt_instances.masks
+    # as a Runner does: batch augments (RT-DETR's BatchSyncRandomResize) read the iteration
+    MessageHub.get_current_instance().update_info('iter', 0)
     data = model.data_preprocessor(batch, True)
     divisor = model.data_preprocessor.pad_size_divisor
     assert data['inputs'].shape[-2] % divisor == 0 and data['inputs'].shape[-1] % divisor == 0
