@@ -12,7 +12,7 @@ from hgnet_backbones.apis.config import build_model, codebase_of, load_config
 from hgnet_backbones.tiny_data import SHAPES, make_tiny_coco
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
-# model configs; configs/deploy/ holds mmdeploy deploy configs (tests/test_deploy.py)
+# model configs; configs/deploy/ holds mmdeploy deploy configs (tests/test_deploy/)
 ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if not {'_base_', 'deploy'} & set(p.parts))
 
 # PaddleClas's trainable parameters of the full classifiers (1000 classes), in millions.

@@ -22,7 +22,7 @@ from hgnet_backbones.deploy.export import check_deploy_config, torch_onnx_for_mm
 from hgnet_backbones.deploy.verify import TOLERANCES, passed  # noqa: E402
 from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / 'configs/deploy'
 DEPLOY_CONFIGS = sorted(DEPLOY.glob('*.py'))
 CLASSIFIER = 'configs/hgnetv2/hgnetv2-b0_8xb128_in1k.py'

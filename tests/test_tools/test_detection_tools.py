@@ -18,7 +18,7 @@ from hgnet_backbones import ValidateBeforeTrainingHook
 from hgnet_backbones.apis import build_model, detect, load_config
 from hgnet_backbones.apis.demo import measured_metrics
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = str(REPO / 'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py')
 
 

@@ -10,7 +10,7 @@ from hgnet_backbones.weights.zoo import (DOWNSTREAM_COLLECTIONS, MODEL_ZOO, PADD
                                          classification_readme, downstream_metafile,
                                          downstream_readme, metafile)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 METAFILE = REPO / 'configs/hgnetv2/metafile.yml'
 
 
@@ -38,7 +38,7 @@ def test_metafile_is_generated_from_the_model_zoo_table(saved):
     assert (METAFILE.parent / 'README.md').read_text() == classification_readme(sizes, tiny)
 
 
-def test_metafile_sizes_are_measured_on_its_configs(saved):
+def test_metafile_sizes_are_measured_on_its_configs(saved, codebases):
     for model in saved['Models']:
         config = REPO / model['Config']
         assert config.is_file(), config
@@ -59,7 +59,7 @@ def _downstream(folder):
 
 
 @pytest.mark.parametrize('folder', sorted(DOWNSTREAM_COLLECTIONS))
-def test_detection_and_segmentation_metafiles_and_readmes_are_generated_from_one_table(folder):
+def test_detection_and_segmentation_metafiles_and_readmes_are_generated_from_one_table(folder, codebases):
     path, saved, tiny = _downstream(folder)
     sizes = {Path(m['Config']).name: dict(params=m['Metadata']['Parameters'],
                                           flops=m['Metadata'].get('FLOPs')) for m in saved['Models']}
@@ -75,7 +75,7 @@ def test_detection_and_segmentation_metafiles_and_readmes_are_generated_from_one
         assert size['params'] == count_params(built), config
 
 
-def test_downstream_flops_are_measured_on_the_built_model():
+def test_downstream_flops_are_measured_on_the_built_model(codebases):
     _, saved, _ = _downstream('rtmdet')
     model = saved['Models'][0]
     shape = (1, 3, *DOWNSTREAM_COLLECTIONS['rtmdet']['flops_input'])

@@ -13,7 +13,7 @@ from hgnet_backbones.apis import load_config  # noqa: E402
 from hgnet_backbones.apis.demo import set_coco_root  # noqa: E402
 from hgnet_backbones.deploy.evaluate import METRIC_TOLERANCE, compare_metrics, evaluate  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / 'configs/deploy'
 
 

@@ -1,5 +1,5 @@
 """The train / test / infer tools and their launchers end to end on the tiny ImageNet-format and
-ADE20K-layout sets, on the CPU (the tiny detector's are in test_detection.py)."""
+ADE20K-layout sets, on the CPU (the tiny detector's are in test_detection_tools.py)."""
 import json
 import os
 import re
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py')
 TINY_SEG_CONFIG = str(REPO / 'configs/upernet/upernet_hgnetv2-b0_1xb4-300iter_tiny-ade20k-128x128.py')
 
