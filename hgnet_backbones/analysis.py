@@ -1,6 +1,6 @@
 """Model size and cost: parameters and FLOPs (one multiply-add counted as one FLOP, as mmengine's and
 fvcore's counters and PaddleClas's tables do); and how far two outputs are apart."""
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.analysis import FlopAnalyzer
@@ -10,14 +10,44 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224)) -> int:
-    """FLOPs of one forward pass of ``model`` on a zero tensor of ``input_shape``."""
+class _WithDataSamples(torch.nn.Module):
+    """``model(x, data_samples, mode='tensor')`` as a one-input module, for the FLOP counter."""
+
+    def __init__(self, model: torch.nn.Module, data_samples: list):
+        super().__init__()
+        self.model, self.data_samples = model, data_samples
+
+    def forward(self, x):
+        return self.model(x, self.data_samples, mode='tensor')
+
+
+def image_data_samples(codebase: str, input_shape: Sequence[int]) -> list:
+    """One mmdet ``DetDataSample`` or mmseg ``SegDataSample`` per image of ``input_shape`` (N, C, H,
+    W), with the image metas (unscaled, unpadded) that detectors' and segmentors' ``mode='tensor'``
+    forwards read."""
+    height, width = input_shape[-2:]
+    if codebase == 'mmdet':
+        from mmdet.structures import DetDataSample as Sample
+    elif codebase == 'mmseg':
+        from mmseg.structures import SegDataSample as Sample
+    else:
+        raise ValueError(f"codebase {codebase!r} has no data samples here; expected 'mmdet' or 'mmseg'")
+    meta = dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width),
+                batch_input_shape=(height, width), scale_factor=(1.0, 1.0))
+    return [Sample(metainfo=meta) for _ in range(input_shape[0])]
+
+
+def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224),
+                data_samples: Optional[list] = None) -> int:
+    """FLOPs of one forward pass of ``model`` on a zero tensor of ``input_shape``; with
+    ``data_samples`` (see :func:`image_data_samples`), of ``model(x, data_samples, mode='tensor')``."""
     was_training = model.training
     model.eval()
     try:
         param = next(model.parameters())
         x = torch.zeros(*input_shape, dtype=param.dtype, device=param.device)
-        analyzer = FlopAnalyzer(model, (x, ))
+        counted = model if data_samples is None else _WithDataSamples(model, data_samples)
+        analyzer = FlopAnalyzer(counted, (x, ))
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return int(analyzer.total())
     finally:

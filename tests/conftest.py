@@ -93,22 +93,71 @@ def torch_home(tmp_path, monkeypatch):
     return home
 
 
-@pytest.fixture
-def tiny_classifier(paddle_fixtures, tmp_path):
-    """``(config, checkpoint, data root)``: the tiny ImageNet-format set's B0 classifier with the Paddle
-    fixture's backbone weights (head random), saved, and a tiny set of 10 training and 10 validation
-    images."""
-    import torch
-    from mmengine.config import Config
+# Made once per session and shared by the tests of the tools, inference and deployment.
+TINY_CLS_CONFIG = REPO_ROOT / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py'
+TINY_DET_CONFIG = REPO_ROOT / 'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py'
+TINY_SEG_CONFIG = REPO_ROOT / 'configs/upernet/upernet_hgnetv2-b0_1xb4-300iter_tiny-ade20k-128x128.py'
 
-    from hgnet_backbones.apis import build_model
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory):
+    """The main job's tiny RetinaNet-B0 run for 3 of its 8 epochs (its cosine schedule cut short;
+    about a minute on 2 cores): tiny_detection_run's result, with ``work_dir`` (data in
+    ``work_dir/tiny_coco``)."""
+    from hgnet_backbones.apis.demo import tiny_detection_run
+    work_dir = tmp_path_factory.mktemp('tiny_detection')
+    result = tiny_detection_run(str(TINY_DET_CONFIG), str(work_dir), score_thr=0.2,
+                                cfg_options={'train_cfg.max_epochs': 3})
+    return dict(result, work_dir=work_dir)
+
+
+@pytest.fixture(scope='session')
+def tiny_seg_run(tmp_path_factory):
+    """UPerNet-B0 trained by tools/train.py on the tiny ADE20K-layout set: (data root, work dir, log)."""
+    import subprocess
+    import sys
+
+    from hgnet_backbones.tiny_data import make_tiny_ade20k
+    root = tmp_path_factory.mktemp('tiny_ade20k')
+    assert make_tiny_ade20k(root) == {'training': 48, 'validation': 16}
+    work_dir = tmp_path_factory.mktemp('seg_work')
+    options = [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+    result = subprocess.run([sys.executable, str(REPO_ROOT / 'tools/train.py'), str(TINY_SEG_CONFIG),
+                             '--work-dir', str(work_dir), '--cfg-options', 'randomness.seed=0',
+                             *options], capture_output=True, text=True, cwd=REPO_ROOT, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, work_dir, result.stdout + result.stderr
+
+
+@pytest.fixture(scope='session')
+def tiny_imagenet(tmp_path_factory):
     from hgnet_backbones.tiny_data import make_tiny_imagenet
-    make_tiny_imagenet(tmp_path / 'data', num_train=2, num_val=2)
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py'))
-    cfg.model.backbone.init_cfg = dict(type='Pretrained',
-                                       checkpoint=str(paddle_fixtures / 'PPHGNetV2_B0.pdparams'))
+    root = tmp_path_factory.mktemp('tiny_imagenet')
+    assert make_tiny_imagenet(root) == {'train': 120, 'val': 40}
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_classifier(tiny_imagenet, paddle_fixtures, tmp_path_factory):
+    """A checkpoint of the tiny ImageNet config's model: the Paddle fixture's B0 backbone, a seeded
+    5-class head, and the set's class names in its meta (as the runner saves them)."""
+    import torch
+
+    from hgnet_backbones.apis import build_model, load_config
+    cfg = load_config(str(TINY_CLS_CONFIG), {'model.backbone.init_cfg': dict(
+        type='Pretrained', checkpoint=str(paddle_fixtures / 'PPHGNetV2_B0.pdparams'))})
+    torch.manual_seed(0)
     model = build_model(cfg)
     model.init_weights()
-    cfg.dump(str(tmp_path / 'cls.py'))
-    torch.save({'state_dict': model.state_dict()}, tmp_path / 'cls.pth')
-    return str(tmp_path / 'cls.py'), str(tmp_path / 'cls.pth'), tmp_path / 'data'
+    classes = (tiny_imagenet / 'classes.txt').read_text().split()
+    path = tmp_path_factory.mktemp('tiny_classifier') / 'classifier.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': {'classes': classes}}}, path)
+    return path
+
+
+@pytest.fixture
+def codebases():
+    """Skips the test where mmpretrain, mmdet or mmseg is not installed (the oldest-stack run has none
+    of them); on the pinned stack they are all there."""
+    for name in ('mmpretrain', 'mmdet', 'mmseg'):
+        pytest.importorskip(name, reason=f'{name} is not installed (the oldest-stack run has none)')

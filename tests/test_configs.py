@@ -12,7 +12,7 @@ from hgnet_backbones.apis.config import build_model, codebase_of, load_config
 from hgnet_backbones.tiny_data import SHAPES, make_tiny_coco
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
-# model configs; configs/deploy/ holds mmdeploy deploy configs (tests/test_deploy.py)
+# model configs; configs/deploy/ holds mmdeploy deploy configs (tests/test_deploy/)
 ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if not {'_base_', 'deploy'} & set(p.parts))
 
 # PaddleClas's trainable parameters of the full classifiers (1000 classes), in millions.
@@ -50,6 +50,7 @@ def test_imagenet_recipe_numbers_are_paddleclas():
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == ('SGD', 0.5, 0.9, 2e-5)
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
+    assert cfg.auto_scale_lr.enable  # lr 0.5 scaled to the run's global batch
     assert cfg.train_cfg.max_epochs == 200
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, warmup.end, cosine.type, cosine.begin, cosine.end, cosine.eta_min) == \
@@ -103,8 +104,9 @@ def test_stage2_eval_configs_load_paddleclas_weights_of_their_arch():
         assert cfg.test_pipeline[1].scale == 236  # PaddleClas's stage-2 evaluation resize
 
 
-DET_CONFIGS = [p for p in ALL_CONFIGS if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn',
-                                                         'rtmdet', 'dino') and 'tiny' not in p.name]
+DET_CONFIGS = [p for p in ALL_CONFIGS
+               if p.parent.name in ('retinanet', 'faster_rcnn', 'mask_rcnn', 'rtmdet', 'dino', 'rtdetr')
+               and 'tiny' not in p.name]
 
 
 def _neck_in_channels(neck):
@@ -154,6 +156,7 @@ def tiny_coco_batch(tmp_path_factory):
 
 @pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.name)
 def test_detector_trains_a_step_on_cpu_with_gradients_in_unfrozen_stages_only(path, tiny_coco_batch):
+    from mmengine.logging import MessageHub
     from mmengine.model import revert_sync_batchnorm
     torch.manual_seed(0)
     cfg = load_config(str(path))
@@ -169,6 +172,8 @@ def test_detector_trains_a_step_on_cpu_with_gradients_in_unfrozen_stages_only(pa
     if not getattr(model, 'with_mask', False):
         for sample in batch['data_samples']:
             del sample.gt_instances.masks
+    # as a Runner does: batch augments (RT-DETR's BatchSyncRandomResize) read the iteration
+    MessageHub.get_current_instance().update_info('iter', 0)
     data = model.data_preprocessor(batch, True)
     divisor = model.data_preprocessor.pad_size_divisor
     assert data['inputs'].shape[-2] % divisor == 0 and data['inputs'].shape[-1] % divisor == 0

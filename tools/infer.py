@@ -1,18 +1,23 @@
-"""Predict on an image, or every image in a folder, with a classification or segmentation config.
+"""Predict on an image, or every image in a folder, with any config of this project (mmpretrain, mmdet or
+mmseg, told by its default_scope); prints one JSON line per image.
 
-    python tools/infer.py IMAGE_OR_DIR CONFIG CHECKPOINT [--topk 5] [--device cuda:0]
+    python tools/infer.py IMAGE_OR_DIR CLS_CONFIG CHECKPOINT [--topk 5] [--device cuda:0]
+    python tools/infer.py IMAGE_OR_DIR DET_CONFIG CHECKPOINT [--score-thr 0.3] [--out-dir DIR]
     python tools/infer.py IMAGE_OR_DIR SEG_CONFIG CHECKPOINT --out-dir DIR [--opacity 0.5]
 
-An mmpretrain config prints the top-k class ids, scores and label names of each image, as PaddleClas's
-predictor does. An mmseg config writes DIR/<image name>.png, the predicted classes painted over the
-image in colour, and prints the share of each predicted class.
-CHECKPOINT may be a .pth, a PaddleClas .pdparams, a URL or paddleclas://B4/ssld_stage2.
+Classification: the top-k class ids, scores and label names, as PaddleClas's predictor prints them.
+Detection (mmdet's DetInferencer): the boxes (x1, y1, x2, y2), scores, labels and label names scoring at
+least --score-thr; with --out-dir, each image with its boxes drawn in DIR/vis/.
+Segmentation (mmseg's MMSegInferencer): DIR/<image name>.png, the predicted classes painted over the
+image, and the share of each predicted class.
+CHECKPOINT may be a .pth, a PaddleClas .pdparams, a URL or paddleclas://B4/ssld_stage2; it must fit the
+config's model (a checkpoint with missing, unexpected or mis-shaped keys is refused, naming them).
 """
 import argparse
 import json
 
 from hgnet_backbones import use_safe_checkpoint_loading
-from hgnet_backbones.apis import classify, codebase_of, load_config, segment
+from hgnet_backbones.apis import codebase_of, infer, load_config
 
 
 def main(argv=None):
@@ -22,18 +27,19 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--topk', type=int, default=5, help='classification: classes to print')
-    parser.add_argument('--out-dir', help='segmentation: where the overlays go')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: least score of the boxes printed and drawn')
+    parser.add_argument('--out-dir', help='detection: where the drawn images go (DIR/vis/); '
+                        'segmentation (needed): where the overlays go')
     parser.add_argument('--opacity', type=float, default=0.5, help='segmentation: of the colours')
     parser.add_argument('--device', default=None)
     args = parser.parse_args(argv)
     use_safe_checkpoint_loading()
-    if codebase_of(load_config(args.config)) == 'mmseg':
-        if not args.out_dir:
-            parser.error(f'{args.config} is a segmentation config: give --out-dir for the overlays')
-        results = segment(args.image_or_dir, args.config, args.checkpoint, args.out_dir,
-                          opacity=args.opacity, device=args.device)
-    else:
-        results = classify(args.image_or_dir, args.config, args.checkpoint, args.topk, args.device)
+    cfg = load_config(args.config)
+    if codebase_of(cfg) == 'mmseg' and not args.out_dir:
+        parser.error(f'{args.config} is a segmentation config: give --out-dir for the overlays')
+    results = infer(args.image_or_dir, cfg, args.checkpoint, out_dir=args.out_dir, device=args.device,
+                    topk=args.topk, score_thr=args.score_thr, opacity=args.opacity)
     print()  # after the progress bar
     for result in results:
         print(json.dumps(result))

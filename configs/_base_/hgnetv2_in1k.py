@@ -103,7 +103,9 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=1024)
+# lr 0.5 is for a global batch of 1024 (8 x 128): mmengine scales it linearly to the global batch of the
+# run (processes x train_dataloader.batch_size), e.g. 0.25 on 4 GPUs
+auto_scale_lr = dict(enable=True, base_batch_size=1024)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

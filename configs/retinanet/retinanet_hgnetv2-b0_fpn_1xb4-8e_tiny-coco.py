@@ -10,7 +10,11 @@ model = dict(
                   init_cfg=dict(_delete_=True, type='Kaiming', layer='Conv2d', mode='fan_in')),
     neck=dict(out_channels=64),
     bbox_head=dict(num_classes=3, in_channels=64, feat_channels=64, stacked_convs=2,
-                   norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)))
+                   norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+    # evaluated on every box the head keeps (max_per_img), not only those above mmdet's 0.05: an
+    # untrained detector, whose scores all sit near the head's prior of 0.01, then gets its real AP
+    # instead of an empty result
+    test_cfg=dict(score_thr=0.0))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -36,6 +40,16 @@ val_dataloader = dict(
     dataset=dict(ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),
                  pipeline=test_pipeline, **dataset))
 test_dataloader = val_dataloader
+# tools/test.py --tta: the native and a 1.25x scale, each flipped and not (mmdet's DetTTAModel merges)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=1.0), dict(type='Resize', scale_factor=1.25)],
+        [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)],
+        [dict(type='LoadAnnotations', with_bbox=True)],
+        [dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                               'scale_factor', 'flip', 'flip_direction'))]]),
+]
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json', metric='bbox')
 test_evaluator = val_evaluator
 

@@ -40,6 +40,16 @@ val_dataloader = dict(
     dataset=dict(_delete_=True, pipeline=test_pipeline, **dataset,
                  data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation')))
 test_dataloader = val_dataloader
+# tools/test.py --tta: the native and a 1.25x scale, each flipped and not (mmseg's SegTTAModel averages)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (1.0, 1.25)],
+        [dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+         dict(type='RandomFlip', prob=0.0, direction='horizontal')],
+        [dict(type='LoadAnnotations', reduce_zero_label=True)],
+        [dict(type='PackSegInputs')]]),
+]
 
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=5e-3, weight_decay=0.01))
 max_iters = 300

@@ -25,6 +25,23 @@ def set_coco_root(cfg: Config, data_root: str) -> None:
             evaluator.ann_file = osp.join(data_root, loader.dataset.ann_file)
 
 
+def measured_metrics(hook: ValidateBeforeTrainingHook, key: str) -> tuple:
+    """The validation metrics from before and after training that ``hook`` recorded; a
+    ``RuntimeError`` if either validation did not run or did not report ``key``."""
+    found = []
+    for when, metrics in (('before', hook.before), ('after', hook.after)):
+        if metrics is None:
+            raise RuntimeError(f'the validation {when} training did not run: the run needs a val '
+                               'loop, and one that validates its last epoch (train_cfg.val_begin)')
+        if key not in metrics:
+            raise RuntimeError(
+                f'the validation {when} training reported no {key} (it reported {metrics}); '
+                "mmdet's CocoMetric reports nothing when no box passes the head's score_thr: "
+                'lower model.test_cfg.score_thr')
+        found.append(metrics)
+    return tuple(found)
+
+
 def tiny_detection_run(config: str, work_dir: str, weights: Optional[str] = None, seed: int = 0,
                        score_thr: float = 0.3, cfg_options: Optional[dict] = None) -> dict:
     """Make the tiny COCO-format set in ``work_dir/tiny_coco``, evaluate the untrained detector of
@@ -40,8 +57,9 @@ def tiny_detection_run(config: str, work_dir: str, weights: Optional[str] = None
         cfg_options: Config entries to override, e.g. ``{'train_cfg.max_epochs': 2}``.
 
     Returns:
-        dict with ``before`` and ``after`` (the COCO bbox metrics), ``checkpoint`` and ``image``
-        (the drawing).
+        dict with ``before`` and ``after`` (the COCO bbox metrics, both measured: a validation that
+        did not run or reported nothing raises a ``RuntimeError``), ``checkpoint`` and ``image`` (the
+        drawing).
     """
     from mmengine.runner.checkpoint import find_latest_checkpoint
     work_dir = Path(work_dir)
@@ -59,10 +77,7 @@ def tiny_detection_run(config: str, work_dir: str, weights: Optional[str] = None
     runner = build_runner(cfg)
     runner.train()
     [hook] = [h for h in runner.hooks if isinstance(h, ValidateBeforeTrainingHook)]
-    after = hook.after
-    # mmdet's CocoMetric reports nothing when no box passes the head's score_thr, as for a detector
-    # that has not learnt yet; its AP is then 0 (-1 stays for object sizes absent from the set)
-    before = hook.before or {key: min(value, 0.0) for key, value in after.items()}
+    before, after = measured_metrics(hook, 'coco/bbox_mAP')
     checkpoint = find_latest_checkpoint(str(work_dir))
     image = list_images(str(data_root / 'val'))[0]
     detect(image, runner.cfg, checkpoint, score_thr=score_thr, out_dir=str(work_dir))

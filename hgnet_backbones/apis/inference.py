@@ -1,6 +1,11 @@
 """Inference for the three tasks through each codebase's own Inferencer: classification
 (mmpretrain's ``ImageClassificationInferencer``), detection (mmdet's ``DetInferencer``) and semantic
-segmentation (mmseg's ``MMSegInferencer``)."""
+segmentation (mmseg's ``MMSegInferencer``).
+
+The Inferencers load a checkpoint that does not fit the config with a warning and predict with
+randomly initialised layers; here every key of the checkpoint and the model must match, or a
+``ValueError`` names the missing, unexpected and mis-shaped keys.
+"""
 import os
 import os.path as osp
 from typing import Optional, Union
@@ -10,6 +15,9 @@ import torch
 from mmengine.config import Config
 
 from ..fileio import atomic_path
+from .config import codebase_of, load_config
+
+ConfigLike = Union[str, Config]
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -27,13 +35,54 @@ def list_images(image_or_dir: str) -> list:
     return [image_or_dir]
 
 
-def classify(image_or_dir: str, config: str, checkpoint: str, topk: int = 5,
+def _as_config(config: ConfigLike) -> Config:
+    return config if isinstance(config, Config) else load_config(config)
+
+
+def load_fitting_checkpoint(model: torch.nn.Module, checkpoint: Union[str, dict],
+                            source: Optional[str] = None) -> dict:
+    """Load ``checkpoint`` (a path, URL or ``paddleclas://`` name, or a checkpoint dict read from
+    ``source``) into ``model``, refusing with a ``ValueError`` that names the missing, unexpected and
+    mis-shaped keys when it does not fit. Returns the checkpoint dict (its ``meta`` holds the
+    dataset's class names)."""
+    from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint_to_model
+    if isinstance(checkpoint, str):
+        source = checkpoint
+        checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    try:  # the loading the Inferencers do, made strict: mmengine lists the keys that differ
+        _load_checkpoint_to_model(model, checkpoint, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f'checkpoint {source} does not fit the model of the config: {err}\n'
+                         'Give a checkpoint trained with this config (or one of the same '
+                         'model).') from None
+    return checkpoint
+
+
+def _fitting(inferencer_class, checkpoint: str):
+    """``inferencer_class`` (an mmengine ``BaseInferencer``) that loads ``checkpoint`` only where it
+    fits (:func:`load_fitting_checkpoint`), before the Inferencer reads its dataset meta."""
+
+    class FittingInferencer(inferencer_class):
+
+        def _load_weights_to_model(self, model, loaded, cfg):
+            if loaded is not None:
+                load_fitting_checkpoint(model, loaded, checkpoint)
+            super()._load_weights_to_model(model, loaded, cfg)
+
+    return FittingInferencer
+
+
+def classify(image_or_dir: str, config: ConfigLike, checkpoint: str, topk: int = 5,
              device: Optional[str] = None) -> list:
     """Top-k classes of each image, as PaddleClas's predictor reports them: ``[{'file_name',
     'class_ids', 'scores', 'label_names'}]``. Label names come from the checkpoint's dataset meta or
     the config's test set (ImageNet names for ImageNet configs)."""
-    from mmpretrain.apis import ImageClassificationInferencer
-    inferencer = ImageClassificationInferencer(model=config, pretrained=checkpoint, device=device)
+    from mmpretrain.apis import ImageClassificationInferencer, get_model
+    model = get_model(_as_config(config), pretrained=False, device=device)
+    meta = load_fitting_checkpoint(model, checkpoint).get('meta', {})
+    if meta.get('dataset_meta'):  # as get_model does with the checkpoint it loads
+        model._dataset_meta = meta['dataset_meta']
+    inferencer = ImageClassificationInferencer(model=model, device=device)
     files = list_images(image_or_dir)
     results = []
     for file_name, pred in zip(files, inferencer(files)):
@@ -54,7 +103,7 @@ def _save_image(image, path: str) -> None:
         Image.fromarray(image).save(tmp)
 
 
-def segment(image_or_dir: str, config: str, checkpoint: str, out_dir: str, opacity: float = 0.5,
+def segment(image_or_dir: str, config: ConfigLike, checkpoint: str, out_dir: str, opacity: float = 0.5,
             with_labels: bool = True, device: Optional[str] = None) -> list:
     """Semantic segmentation of each image with mmseg's ``MMSegInferencer``. Writes
     ``out_dir/<image name>.png``, the image with each pixel's predicted class painted over it in the
@@ -62,7 +111,8 @@ def segment(image_or_dir: str, config: str, checkpoint: str, out_dir: str, opaci
     ``[{'file_name', 'overlay', 'classes': {name: fraction of the pixels}}]``. Class names and palette
     come from the checkpoint's dataset meta or the config's test set."""
     from mmseg.apis import MMSegInferencer
-    inferencer = MMSegInferencer(model=config, weights=checkpoint, device=device)
+    inferencer = _fitting(MMSegInferencer, checkpoint)(model=_as_config(config), weights=checkpoint,
+                                                       device=device)
     names = inferencer.model.dataset_meta['classes']
     results = []
     for file_name in list_images(image_or_dir):
@@ -76,7 +126,7 @@ def segment(image_or_dir: str, config: str, checkpoint: str, out_dir: str, opaci
     return results
 
 
-def detect(image_or_dir: str, config: Union[str, Config], checkpoint: str, score_thr: float = 0.3,
+def detect(image_or_dir: str, config: ConfigLike, checkpoint: str, score_thr: float = 0.3,
            out_dir: Optional[str] = None, device: Optional[str] = None) -> list:
     """Boxes found in an image, or in every image of a folder, by mmdet's ``DetInferencer``:
     ``[{'file_name', 'bboxes' (x1, y1, x2, y2), 'scores', 'labels', 'label_names'}]`` with scores of
@@ -85,7 +135,8 @@ def detect(image_or_dir: str, config: Union[str, Config], checkpoint: str, score
     from mmdet.apis import DetInferencer
     if not 0 <= score_thr <= 1:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
-    inferencer = DetInferencer(model=config, weights=checkpoint, device=device, show_progress=False)
+    inferencer = _fitting(DetInferencer, checkpoint)(model=_as_config(config), weights=checkpoint,
+                                                     device=device, show_progress=False)
     files = list_images(image_or_dir)
     outputs = inferencer(files, pred_score_thr=score_thr, out_dir=out_dir or '',
                          no_save_vis=out_dir is None)
@@ -99,3 +150,20 @@ def detect(image_or_dir: str, config: Union[str, Config], checkpoint: str, score
             scores=[round(pred['scores'][i], 4) for i in keep], labels=labels,
             label_names=[classes[i] if i < len(classes) else str(i) for i in labels]))
     return results
+
+
+def infer(image_or_dir: str, config: ConfigLike, checkpoint: str, out_dir: Optional[str] = None,
+          device: Optional[str] = None, topk: int = 5, score_thr: float = 0.3,
+          opacity: float = 0.5) -> list:
+    """Predict with any config of this project, by its codebase: :func:`classify` (``topk``),
+    :func:`detect` (``score_thr``; boxes drawn to ``out_dir/vis/`` when given) or :func:`segment`
+    (``opacity``; overlays written to ``out_dir``, which it needs)."""
+    config = _as_config(config)
+    codebase = codebase_of(config)
+    if codebase == 'mmpretrain':
+        return classify(image_or_dir, config, checkpoint, topk, device)
+    if codebase == 'mmdet':
+        return detect(image_or_dir, config, checkpoint, score_thr, out_dir, device)
+    if out_dir is None:
+        raise ValueError('a segmentation config writes overlays: give out_dir (--out-dir)')
+    return segment(image_or_dir, config, checkpoint, out_dir, opacity, device=device)

@@ -12,6 +12,9 @@
 - mmdeploy turns adaptive average pooling (UPerNet's pyramid pooling) into a plain average pool with
   the kernel of the export-time input, which is exact only where the map divides evenly and wrong for
   other sizes of a dynamic graph; :func:`adaptive_avg_pool2d__exact` pools PyTorch's own bins instead.
+- mmcv's multi-scale deformable attention (RT-DETR, DINO) exports, on the CPU, through ``grid_sample``,
+  which mmdeploy turns into its own ``grid_sampler`` op (ONNX has ``GridSample`` from opset 16 only):
+  :func:`multi_scale_deformable_attn__gather` samples bilinearly with standard ops instead.
 """
 import contextlib
 import copy
@@ -79,6 +82,48 @@ def adaptive_avg_pool2d__exact(input: torch.Tensor, output_size) -> torch.Tensor
                 for i in range(out)]
         x = torch.cat([b.mean(dim, keepdim=True) for b in bins], dim)
     return x
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    'mmcv.ops.multi_scale_deform_attn.multi_scale_deformable_attn_pytorch',
+    backend=Backend.ONNXRUNTIME.value)
+def multi_scale_deformable_attn__gather(value: torch.Tensor, value_spatial_shapes: torch.Tensor,
+                                        sampling_locations: torch.Tensor,
+                                        attention_weights: torch.Tensor) -> torch.Tensor:
+    """mmcv's ``multi_scale_deformable_attn_pytorch`` with ``grid_sample``'s bilinear sampling (zeros
+    outside the map, ``align_corners=False``) written as the four corners' weights and
+    ``GatherElements`` from the flattened maps, so that it exports at opset 11 with standard ops;
+    level offsets and sizes are computed from ``value_spatial_shapes``, so the graph takes any input
+    size. Shapes: value (bs, num_keys, heads, dims); sampling_locations (bs, num_queries, heads,
+    levels, points, 2) in [0, 1]; attention_weights (bs, num_queries, heads, levels, points); returns
+    (bs, num_queries, heads * dims)."""
+    bs, _, num_heads, dims = value.shape
+    _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
+    values = value.permute(0, 2, 3, 1).reshape(bs * num_heads, dims, -1)
+    locations = sampling_locations.transpose(1, 2).reshape(bs * num_heads, num_queries, num_levels,
+                                                            num_points, 2)
+    weights = attention_weights.transpose(1, 2).reshape(bs * num_heads, 1, num_queries, num_levels,
+                                                        num_points)
+    output = 0
+    start = torch.zeros_like(value_spatial_shapes[0, 0])
+    for level in range(num_levels):
+        height, width = value_spatial_shapes[level, 0], value_spatial_shapes[level, 1]
+        h, w = height.to(value.dtype), width.to(value.dtype)
+        x = locations[:, :, level, :, 0] * w - 0.5  # pixel coordinates, as grid_sample's
+        y = locations[:, :, level, :, 1] * h - 0.5
+        x0, y0 = x.floor(), y.floor()
+        sampled = 0
+        for xi, yi in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)):
+            weight = (1 - (x - xi).abs()) * (1 - (y - yi).abs())
+            inside = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
+            index = (torch.min(torch.max(yi, torch.zeros_like(yi)), h - 1) * w +
+                     torch.min(torch.max(xi, torch.zeros_like(xi)), w - 1)).long() + start
+            corner = values.gather(2, index.flatten(1)[:, None].expand(-1, dims, -1))
+            sampled = sampled + corner.view(bs * num_heads, dims, num_queries, num_points) * \
+                (weight * inside.to(value.dtype))[:, None]
+        output = output + (sampled * weights[:, :, :, level]).sum(-1)
+        start = start + height * width
+    return output.view(bs, num_heads * dims, num_queries).transpose(1, 2).contiguous()
 
 
 def onnx_deploy_config(deploy_cfg: Config) -> Config:

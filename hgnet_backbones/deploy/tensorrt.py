@@ -2,7 +2,8 @@
 verifies, and run on torch CUDA tensors. mmdeploy 1.3.1's TensorRT wrapper calls binding APIs that
 TensorRT 10 removed, so :class:`TensorRTWrapper` replaces it."""
 import importlib.util
-from typing import Dict, Optional, Sequence
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -63,6 +64,17 @@ def build_tensorrt_engine(onnx_file: str, engine_file: str, deploy_cfg: ConfigLi
         raise RuntimeError(f'TensorRT could not build an engine from {onnx_file}')
     write_bytes(engine_file, bytes(serialized))
     return engine_file
+
+
+def engine_beside(onnx_file: str, deploy_cfg: ConfigLike,
+                  device: str) -> Tuple[Optional[str], Optional[str]]:
+    """``(engine file, None)``: the engine of ``onnx_file`` built beside it (``.engine``) where
+    TensorRT and a GPU are present; else ``(None, why not)``."""
+    reason = tensorrt_unavailable_reason(device)
+    if reason is not None:
+        return None, reason
+    engine = osp.splitext(onnx_file)[0] + '.engine'
+    return build_tensorrt_engine(onnx_file, engine, deploy_cfg, device), None
 
 
 def _torch_dtype(trt_dtype) -> torch.dtype:

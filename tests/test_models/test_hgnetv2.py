@@ -295,18 +295,38 @@ def test_lab_and_relu_work_in_place_only_without_autograd():
     assert all(m.scale.grad is not None for m in model.modules() if isinstance(m, LearnableAffineBlock))
 
 
-@pytest.mark.parametrize('act', ['ReLU', 'SiLU', 'GELU', 'Clamp'])
-def test_activations_run_in_place_where_their_class_allows(act):
+@pytest.mark.parametrize('act,function,in_place', [
+    ('ReLU', torch.nn.functional.relu, True),
+    ('SiLU', torch.nn.functional.silu, True),
+    ('GELU', torch.nn.functional.gelu, False),  # nn.GELU and mmcv's Clamp take no inplace argument
+    ('Clamp', lambda t: t.clamp(-1.0, 1.0), False),
+])
+def test_activations_run_in_place_where_their_class_allows(act, function, in_place):
     torch.manual_seed(0)
     model = HGNetV2(arch='B0', act_cfg=dict(type=act))
-    plain = HGNetV2(arch='B0', act_cfg=dict(type=act, inplace=False) if act in ('ReLU', 'SiLU')
-                    else dict(type=act))
-    plain.load_state_dict(model.state_dict())
-    assert getattr(model.stem.stem1.act, 'inplace', None) == (True if act in ('ReLU', 'SiLU') else None)
+    seen = {}
+
+    def record(module, args):
+        seen.update(input=args[0], before=args[0].detach().clone())
+
+    model.stem.stem1.act.register_forward_pre_hook(record)
     x = torch.randn(2, 3, 64, 64)
-    outs = [m(x)[0] for m in (model, plain)]  # training mode, autograd on
-    torch.testing.assert_close(outs[0], outs[1], rtol=1e-6, atol=1e-6)
-    outs[0].sum().backward()
+    out = model(x)[0]  # training mode, autograd on
+    out.sum().backward()  # autograd still finds what it saved
+    # in place: the activation's input tensor now holds its output; else it is left as it was
+    expected = function(seen['before']) if in_place else seen['before']
+    torch.testing.assert_close(seen['input'].detach(), expected, rtol=0, atol=0)
+    if in_place:  # the same outputs and gradients as the activation out of place
+        plain = HGNetV2(arch='B0', act_cfg=dict(type=act, inplace=False))
+        plain.load_state_dict(model.state_dict())
+        torch.manual_seed(0)
+        model.zero_grad()
+        outs = [m(x)[0] for m in (model, plain)]
+        torch.testing.assert_close(outs[0], outs[1], rtol=1e-6, atol=1e-6)
+        for o in outs:
+            o.sum().backward()
+        for (name, a), b in zip(model.named_parameters(), plain.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def _random_norms(model, seed=0):

@@ -19,9 +19,10 @@ import onnx  # noqa: E402
 from hgnet_backbones.apis import build_model  # noqa: E402
 from hgnet_backbones.deploy import custom_operators, deploy, operator_counts  # noqa: E402
 from hgnet_backbones.deploy.export import check_deploy_config, torch_onnx_for_mmdeploy  # noqa: E402
+from hgnet_backbones.deploy.verify import TOLERANCES, passed  # noqa: E402
 from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / 'configs/deploy'
 DEPLOY_CONFIGS = sorted(DEPLOY.glob('*.py'))
 CLASSIFIER = 'configs/hgnetv2/hgnetv2-b0_8xb128_in1k.py'
@@ -50,6 +51,15 @@ RESIZE_COORDINATES = {'half_pixel', 'pytorch_half_pixel', 'tf_half_pixel_for_nn'
                       'align_corners'}
 
 
+# the detectors' test pipeline here: the image at its own size
+DETECTION_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+
+
 def _model_config(path: str, paddle_fixtures: Path, pipeline: list) -> Config:
     """``path`` with the fixture's backbone weights and a test pipeline that keeps the image size."""
     cfg = Config.fromfile(str(REPO / path))
@@ -59,6 +69,14 @@ def _model_config(path: str, paddle_fixtures: Path, pipeline: list) -> Config:
     cfg.test_pipeline = pipeline
     cfg.test_dataloader.dataset.pipeline = pipeline
     return cfg
+
+
+def _initialised(cfg: Config):
+    """The model of ``cfg`` after ``init_weights`` (the backbone's weights, the rest seeded)."""
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    return model
 
 
 def _save(cfg: Config, model, folder: Path, name: str):
@@ -86,15 +104,9 @@ def classifier(paddle_fixtures, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def retinanet(paddle_fixtures, tmp_path_factory):
-    cfg = _model_config('configs/retinanet/retinanet_hgnetv2-b0_fpn_1x_coco.py', paddle_fixtures, [
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale_factor=1.0, keep_ratio=True),
-        dict(type='PackDetInputs',
-             meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-    ])
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    model.init_weights()
+    cfg = _model_config('configs/retinanet/retinanet_hgnetv2-b0_fpn_1x_coco.py', paddle_fixtures,
+                        DETECTION_PIPELINE)
+    model = _initialised(cfg)
     with torch.no_grad():  # spread the class scores so that a few dozen pass score_thr=0.05
         torch.nn.init.normal_(model.bbox_head.retina_cls.weight, std=0.2)
         model.bbox_head.retina_cls.bias.fill_(-5.2)
@@ -102,13 +114,22 @@ def retinanet(paddle_fixtures, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def rtdetr(paddle_fixtures, tmp_path_factory):
+    cfg = _model_config('configs/rtdetr/rtdetr_hgnetv2-b0_1xb4-6e_tiny-coco.py', paddle_fixtures,
+                        DETECTION_PIPELINE)
+    model = _initialised(cfg)
+    with torch.no_grad():  # spread the class scores of the queries
+        for branch in model.bbox_head.cls_branches:
+            torch.nn.init.normal_(branch.weight, std=0.2)
+    return _save(cfg, model, tmp_path_factory.mktemp('rtdetr'), 'rtdetr')
+
+
+@pytest.fixture(scope='module')
 def upernet(paddle_fixtures, tmp_path_factory):
     cfg = _model_config('configs/upernet/upernet_hgnetv2-b0_4xb4-160k_ade20k-512x512.py',
                         paddle_fixtures,
                         [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')])
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    model.init_weights()
+    model = _initialised(cfg)
     return _save(cfg, model, tmp_path_factory.mktemp('upernet'), 'upernet')
 
 
@@ -156,6 +177,23 @@ def test_retinanet_onnx_keeps_the_same_detections_at_two_sizes(retinanet, image,
         # fewer than max_per_img=100 kept: the comparison is not decided by a cut among equals
         assert 0 < result['num_reference'] < 100, result
         assert result['num_backend'] == result['num_reference'] and result['matched'] == 1.0, result
+        assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
+
+
+def test_rtdetr_onnx_keeps_the_same_detections_at_two_sizes(rtdetr, image, tmp_path):
+    report = deploy(str(DEPLOY / 'detection_onnxruntime_dynamic.py'), *rtdetr, image,
+                    str(tmp_path), device='cpu')
+    counts = _check_graph(report['onnx'])
+    # the deformable attention samples with GatherElements (no grid_sample, no custom op)
+    assert counts['GatherElements'] > 0 and 'GridSample' not in counts
+    assert 'NonMaxSuppression' not in counts and 'BatchNormalization' not in counts
+    _check_two_sizes(report['onnxruntime'])
+    for result in report['onnxruntime']:
+        # max_per_img=100 of the 100 queries x 3 classes, no score threshold, as mmdet's DETR heads
+        assert result['num_reference'] == result['num_backend'] == 100, result
+        # boxes are relative to the padded input: at the second size (96x120, padded to 96x128) one
+        # box lies wholly in the padding and clips to zero width, pairing with nothing on either side
+        assert result['matched'] >= 99 / 101, result
         assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
 
 
@@ -229,6 +267,20 @@ def test_adaptive_avg_pool_export_is_exact_at_sizes_other_than_traced(tmp_path):
         np.testing.assert_allclose(ours, Pool()(x).numpy(), rtol=1e-5, atol=1e-6, err_msg=str(shape))
 
 
+def test_deformable_attention_rewrite_samples_as_grid_sample_does():
+    from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+    from hgnet_backbones.deploy.export import multi_scale_deformable_attn__gather
+    torch.manual_seed(0)
+    shapes = torch.tensor([[10, 12], [5, 6], [3, 3]])
+    value = torch.randn(2, int(shapes.prod(1).sum()), 4, 8, dtype=torch.float64)
+    # locations beyond the maps too, where grid_sample reads zeros
+    locations = torch.rand(2, 7, 4, 3, 4, 2, dtype=torch.float64) * 1.4 - 0.2
+    weights = torch.rand(2, 7, 4, 3, 4, dtype=torch.float64).softmax(-1)
+    ref = multi_scale_deformable_attn_pytorch(value, shapes, locations, weights)
+    ours = multi_scale_deformable_attn__gather(value, shapes, locations, weights)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)  # measured 3e-16 of max |ref|
+
+
 @pytest.mark.parametrize('path', DEPLOY_CONFIGS, ids=[p.name for p in DEPLOY_CONFIGS])
 def test_deploy_configs_are_complete_and_deployable(path):
     cfg = Config.fromfile(str(path))
@@ -268,3 +320,10 @@ def test_deploy_names_a_missing_image(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
         deploy(str(DEPLOY / 'classification_onnxruntime_dynamic.py'), str(REPO / CLASSIFIER), None,
                str(tmp_path / 'missing.jpg'), str(tmp_path))
+
+
+@pytest.mark.parametrize('precision', sorted(TOLERANCES))
+def test_verification_fails_a_classifier_whose_top1_changed_however_close_its_logits(precision):
+    close = dict(logit_error=0.0)
+    assert passed(dict(close, same_top1=True), TOLERANCES[precision])
+    assert not passed(dict(close, same_top1=False), TOLERANCES[precision])

@@ -1,0 +1,170 @@
+"""A deployed model evaluated on the config's test set, as mmdeploy's ``tools/test.py`` evaluates a
+backend model: the ONNX Runtime model (and the TensorRT engine where TensorRT and a GPU are present) and
+the PyTorch model it came from each run the whole test set through the same mmengine test loop and the
+codebase's evaluator (mmdeploy's ``DeployTestRunner``). The report puts their metrics side by side with
+the time each network call took, and fails where a backend's metric drifts from PyTorch's by more than
+:data:`METRIC_TOLERANCE`."""
+import copy
+import json
+import os
+import os.path as osp
+import statistics
+import time
+from typing import Optional
+
+import torch
+from mmdeploy.apis import build_task_processor
+from mmdeploy.utils import Backend, get_backend, load_config
+
+from ..apis.config import codebase_of
+from ..fileio import write_text
+from .export import ConfigLike, check_deploy_config, export_onnx, onnx_deploy_config, precision
+from .tensorrt import engine_beside
+from .verify import build_backend_model, build_pytorch_model
+
+# How far a backend's dataset metric may be from PyTorch's, by engine precision: 0.5 (fp32) and 1.0
+# (fp16) percentage points of every metric both report. mmpretrain's and mmseg's metrics are
+# percentages, mmdet's COCO metrics fractions (0.005 and 0.01 of them).
+METRIC_TOLERANCE = {'fp32': 0.5, 'fp16': 1.0}
+POINTS_PER_UNIT = {'mmpretrain': 1.0, 'mmseg': 1.0, 'mmdet': 100.0}
+
+
+class CallTimer:
+    """Milliseconds each call of ``module`` takes (forward hooks; CUDA synchronised on ``device``)."""
+
+    def __init__(self, module: torch.nn.Module, device: str):
+        self.module, self.cuda = module, torch.device(device).type == 'cuda'
+        self.times, self._start, self._handles = [], None, []
+
+    def _sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def _before(self, module, args):
+        self._sync()
+        self._start = time.perf_counter()
+
+    def _after(self, module, args, output):
+        self._sync()
+        self.times.append((time.perf_counter() - self._start) * 1e3)
+
+    def __enter__(self) -> 'CallTimer':
+        self._handles = [self.module.register_forward_pre_hook(self._before),
+                         self.module.register_forward_hook(self._after)]
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self._handles:
+            handle.remove()
+
+    def summary(self) -> dict:
+        """Median and mean over the calls after the first (which warms up), and their count."""
+        times = self.times[1:] or self.times
+        return dict(median_ms=round(statistics.median(times), 3),
+                    mean_ms=round(statistics.fmean(times), 3), calls=len(times))
+
+
+def _run_test_set(processor, model: torch.nn.Module, timed: torch.nn.Module, device: str,
+                  work_dir: str) -> dict:
+    """Metrics of ``model`` on the test set and the time of each call of ``timed`` (its network)."""
+    runner = processor.build_test_runner(model, work_dir)
+    with CallTimer(timed, device) as timer:
+        metrics = runner.test()
+    return dict(device=device, metrics={k: float(v) for k, v in metrics.items()},
+                latency=timer.summary())
+
+
+def compare_metrics(reference: dict, backend: dict, codebase: str, tolerance: float) -> dict:
+    """The largest difference, in percentage points, over the metrics both report, and whether it is
+    within ``tolerance``; a backend that misses a metric of PyTorch's fails."""
+    missing = sorted(set(reference) - set(backend))
+    scale = POINTS_PER_UNIT[codebase]
+    drift = max((abs(backend[k] - v) * scale for k, v in reference.items() if k in backend),
+                default=0.0)
+    return dict(max_drift_points=round(drift, 4), missing=missing,
+                passed=not missing and drift <= tolerance)
+
+
+def first_test_image(processor, model_cfg) -> str:
+    """The path of the test set's first image (what the graph is traced with)."""
+    dataset = processor.build_dataset(model_cfg.test_dataloader.dataset)
+    return dataset.get_data_info(0)['img_path']
+
+
+def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[str], work_dir: str,
+             onnx_file: Optional[str] = None, batch_size: int = 1, device: str = 'cuda:0') -> dict:
+    """Evaluate the deployed ``model_cfg`` + ``checkpoint`` and the PyTorch model on the config's test
+    set (the deploy config's input shape must be dynamic, or the one the test pipeline makes).
+
+    Args:
+        deploy_cfg: An ONNX Runtime or TensorRT deploy config (``configs/deploy/``).
+        model_cfg: The model config; its ``test_dataloader`` and ``test_evaluator`` are used.
+        checkpoint: The model's weights (None: the config's initialisation).
+        work_dir: Where the ONNX file (unless ``onnx_file`` is given), engine, logs and
+            ``deploy_eval_report.json`` go.
+        onnx_file: An ONNX file exported from this model before, instead of exporting it again.
+        batch_size: Images per network call, for every backend alike.
+        device: Where a TensorRT engine is built and run; PyTorch and ONNX Runtime run on the CPU.
+
+    Returns:
+        The report: for ``pytorch``, ``onnxruntime`` (and ``tensorrt``, or why it was skipped) the
+        ``metrics`` and ``latency`` (of each network call: the backend's session or engine, PyTorch's
+        model forward), and for each backend how far its metrics drift (``max_drift_points``) and
+        whether that is within ``tolerance_points``.
+    """
+    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
+    check_deploy_config(deploy_cfg)
+    model_cfg = copy.deepcopy(model_cfg)
+    model_cfg.test_dataloader.batch_size = batch_size
+    os.makedirs(work_dir, exist_ok=True)
+    onnx_cfg = onnx_deploy_config(deploy_cfg)
+    processor = build_task_processor(model_cfg, onnx_cfg, 'cpu')
+    codebase = codebase_of(model_cfg)
+    if onnx_file is None:
+        onnx_file = export_onnx(deploy_cfg, model_cfg, checkpoint,
+                                first_test_image(processor, model_cfg), work_dir)
+    tolerance = METRIC_TOLERANCE[precision(deploy_cfg)]
+    report = dict(onnx=onnx_file, codebase=codebase, batch_size=batch_size,
+                  precision=precision(deploy_cfg), tolerance_points=tolerance)
+    pytorch_model = build_pytorch_model(model_cfg, checkpoint, 'cpu')
+    report['pytorch'] = _run_test_set(processor, pytorch_model, pytorch_model, 'cpu',
+                                      osp.join(work_dir, 'pytorch'))
+    backend_model = build_backend_model(onnx_cfg, model_cfg, onnx_file, 'cpu')
+    report['onnxruntime'] = _run_test_set(processor, backend_model, backend_model.wrapper, 'cpu',
+                                          osp.join(work_dir, 'onnxruntime'))
+    backends = ['onnxruntime']
+    if get_backend(deploy_cfg) == Backend.TENSORRT:
+        engine, reason = engine_beside(onnx_file, deploy_cfg, device)
+        if reason is not None:
+            report['tensorrt'] = dict(skipped=reason)
+        else:
+            trt_processor = build_task_processor(model_cfg, deploy_cfg, device)
+            trt_model = build_backend_model(deploy_cfg, model_cfg, engine, device)
+            report['tensorrt'] = dict(engine=engine, **_run_test_set(
+                trt_processor, trt_model, trt_model.wrapper, device, osp.join(work_dir, 'tensorrt')))
+            backends.append('tensorrt')
+    for backend in backends:
+        report[backend].update(compare_metrics(report['pytorch']['metrics'],
+                                               report[backend]['metrics'], codebase, tolerance))
+    report['passed'] = all(report[backend]['passed'] for backend in backends)
+    write_text(osp.join(work_dir, 'deploy_eval_report.json'), json.dumps(report, indent=2))
+    return report
+
+
+def report_table(report: dict) -> str:
+    """The report as a Markdown table: one row per model, its metrics and call latency."""
+    models = [m for m in ('pytorch', 'onnxruntime', 'tensorrt') if 'metrics' in report.get(m, {})]
+    keys = list(report['pytorch']['metrics'])
+    lines = ['| model | device | ' + ' | '.join(keys) + ' | latency median / mean (ms) | drift '
+             f"(points, tolerance {report['tolerance_points']}) |",
+             '|---' * (len(keys) + 4) + '|']
+    for name in models:
+        entry = report[name]
+        drift = ('' if name == 'pytorch' else
+                 f"{entry['max_drift_points']} {'pass' if entry['passed'] else 'FAIL'}")
+        values = ' | '.join(f"{entry['metrics'].get(k, float('nan')):.4g}" for k in keys)
+        lines.append(f"| {name} | {entry['device']} | {values} | {entry['latency']['median_ms']} / "
+                     f"{entry['latency']['mean_ms']} | {drift} |")
+    if 'skipped' in report.get('tensorrt', {}):
+        lines.append(f"\nTensorRT skipped: {report['tensorrt']['skipped']}")
+    return '\n'.join(lines)

@@ -1,0 +1,48 @@
+"""Evaluate a deployed model on the model config's test set beside the PyTorch model, as mmdeploy's
+tools/test.py evaluates a backend model: exports to ONNX (unless --onnx gives the file), runs the test
+set through ONNX Runtime (and a TensorRT engine for a TensorRT deploy config where TensorRT >= 10 and a
+GPU are present) and through PyTorch, and prints their metrics and the latency of each network call.
+
+    python tools/deploy_test.py configs/deploy/detection_onnxruntime_dynamic.py \\
+        configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py epoch_8.pth \\
+        --work-dir work_dirs/retinanet_eval [--cfg-options k=v ...]
+
+Writes WORK_DIR/deploy_eval_report.json; exits with 1 where a backend's metric is further from
+PyTorch's than hgnet_backbones.deploy.evaluate.METRIC_TOLERANCE (0.5 percentage points in fp32).
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+from hgnet_backbones import use_safe_checkpoint_loading
+from hgnet_backbones.apis import load_config
+from hgnet_backbones.deploy.evaluate import evaluate, report_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('deploy_cfg', help='an mmdeploy deploy config, e.g. from configs/deploy/')
+    parser.add_argument('model_cfg')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--onnx', help='an ONNX file exported from this model (skips the export)')
+    parser.add_argument('--batch-size', type=int, default=1, help='images per network call')
+    parser.add_argument('--device', default='cuda:0', help='where a TensorRT engine is built and '
+                        'run (PyTorch and ONNX Runtime run on the CPU)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help="override the model config's entries, e.g. its dataset's data_root")
+    args = parser.parse_args(argv)
+    use_safe_checkpoint_loading()
+    report = evaluate(args.deploy_cfg, load_config(args.model_cfg, args.cfg_options), args.checkpoint,
+                      args.work_dir, onnx_file=args.onnx, batch_size=args.batch_size,
+                      device=args.device)
+    print()
+    print(report_table(report))
+    if not report['passed']:
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()
