@@ -14,7 +14,7 @@ from hgnet_backbones import HGNetV2
 from hgnet_backbones.apis import train
 from hgnet_backbones.tiny_data import make_tiny_ade20k, make_tiny_coco, make_tiny_imagenet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMPILE = dict(backend='aot_eager')
 
 

@@ -15,7 +15,7 @@ import onnxruntime as ort  # noqa: E402
 from hgnet_backbones import HGNetV2  # noqa: E402
 from hgnet_backbones.deploy.quantize import image_files, quantize_onnx  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))
 
 
