@@ -14,9 +14,11 @@ import onnxruntime as ort  # noqa: E402
 
 from hgnet_backbones import HGNetV2  # noqa: E402
 from hgnet_backbones.deploy.quantize import image_files, quantize_onnx  # noqa: E402
+from hgnet_backbones.tiny_data import make_tiny_imagenet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))
+TINY_CLS_CONFIG = str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py')
 
 
 def _export(model: torch.nn.Module, x: torch.Tensor, path: Path) -> str:
@@ -96,7 +98,9 @@ def test_image_files_finds_images_at_any_depth_whatever_the_case(tmp_path):
 @pytest.mark.slow
 def test_quantize_tool_exports_quantizes_and_reports_agreement_on_a_tiny_set(tiny_classifier, tmp_path):
     import quantize as tool
-    config, checkpoint, data = tiny_classifier
+    # the session's tiny classifier (Paddle B0 backbone, seeded head) on a small set: 10 + 10 images
+    config, checkpoint, data = TINY_CLS_CONFIG, str(tiny_classifier), tmp_path / 'data'
+    make_tiny_imagenet(data, num_train=2, num_val=2)
     work = tmp_path / 'work'
     tool.main([str(REPO / 'configs/deploy/classification_onnxruntime_dynamic.py'), config, checkpoint,
                str(data / 'train'), str(data / 'val'), '--work-dir', str(work), '--min-agreement', '0'])

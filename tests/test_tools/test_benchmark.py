@@ -6,6 +6,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))
+TINY_CLS_CONFIG = str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py')
 
 
 def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, capsys):
@@ -114,7 +115,11 @@ def test_tensorrt_path_requests_an_engine_for_batches_up_to_the_largest_from_its
 @pytest.mark.slow
 def test_int8_and_bf16_paths_report_agreement_and_latency_against_timm(tiny_classifier, tmp_path):
     import benchmark as tool
-    config, checkpoint, data = tiny_classifier
+
+    from hgnet_backbones.tiny_data import make_tiny_imagenet
+    # the session's tiny classifier (Paddle B0 backbone, seeded head) on a small set: 10 + 10 images
+    config, checkpoint, data = TINY_CLS_CONFIG, str(tiny_classifier), tmp_path / 'data'
+    make_tiny_imagenet(data, num_train=2, num_val=2)
     paths = ['timm eager', 'ours deploy', 'ours onnxruntime', 'ours onnxruntime int8',
              'ours deploy bf16']
     rows = {r.path: r for r in tool.run_quantized(config, checkpoint, str(data), str(tmp_path / 'work'),
