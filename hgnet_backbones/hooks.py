@@ -91,6 +91,25 @@ def from_weights_only(obj):
     return _map_containers(obj, from_weights_only)
 
 
+@HOOKS.register_module()
+class EagerOptimizerStepHook(Hook):
+    """Keep the optimizer update (backward, gradient clipping, step) out of the ``train_step`` that
+    mmengine's ``cfg.compile`` compiles, leaving the forward and the loss to ``torch.compile``
+    (backward then runs AOTAutograd's compiled graph).
+
+    Without it TorchDynamo fails on the optimizer step of mmengine 0.10.7's optimizers built with a
+    ``paramwise_cfg`` (their param groups are ``ConfigDict``s) and unrolls one loop per param group.
+    :func:`hgnet_backbones.apis.train` adds it when the config sets ``compile``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_run(self, runner) -> None:
+        wrapper = runner.optim_wrapper
+        if hasattr(wrapper, 'update_params'):  # built by now (Runner.train builds it first)
+            wrapper.update_params = torch.compiler.disable(wrapper.update_params)
+
+
 class WorkDirBusyError(RuntimeError):
     """Another training holds the work dir."""
 

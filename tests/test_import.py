@@ -74,7 +74,7 @@ def test_import_only_registers_modules_and_checkpoint_schemes():
                                'paddleclas://': OURS},
         # HGNetv2: RT-DETR's and D-FINE's class name, so that their backbone dicts build as written
         'models': dict(added=['HGNetV2', 'HGNetv2'], removed=[]),
-        'hooks': dict(added=['SafeCheckpointHook', 'ValidateBeforeTrainingHook'], removed=[]),
+        'hooks': dict(added=['EagerOptimizerStepHook', 'SafeCheckpointHook', 'ValidateBeforeTrainingHook'], removed=[]),
         # mmpretrain's head and model names register once the user imports mmpretrain (see below)
         'meta_path': dict(added=['_AfterImport'], removed=[]),
     }

@@ -1,13 +1,30 @@
-"""Speed and memory of HGNetV2 against timm's hgnetv2_b* in the same run, written as a Markdown table,
-a CSV and a chart of PaddleClas's ImageNet top-1 against the measured latency.
+"""Speed and memory of HGNetV2 against timm's hgnetv2_b* in the same run: inference, training steps and
+reduced-precision (int8, bf16) inference, written as a Markdown table, a CSV and a chart of PaddleClas's
+ImageNet top-1 against the measured latency.
 
     python tools/benchmark.py                              # B0-B6 on the CPU
     python tools/benchmark.py --archs B0 B4 --device cuda  # fp32/fp16/bf16 on a GPU
+    python tools/benchmark.py --archs B4 --quant-models CONFIG CHECKPOINT --quant-data data/tiny_imagenet
 
-Paths: timm eager (the baseline), ours eager, ours deploy (BN folded), + channels_last, + torch.compile
-(Inductor with freezing; channels_last on a CPU), ONNX Runtime (CPU; its idle threads don't spin, so
-they take no core from the next path timed), TensorRT (GPU, fp32 and fp16, where `tensorrt` >= 10 and
-the deploy extra are installed). Each path's output is checked against our eager model before it is timed.
+Inference paths: timm eager (the baseline), ours eager, ours deploy (BN folded; on a CPU each conv runs
+as one oneDNN primitive with its weights reordered once), + channels_last, + torch.compile (Inductor
+with freezing; channels_last on a CPU), ONNX Runtime (CPU, or its CUDA provider on a GPU; its idle
+threads don't spin, so they take no core from the next path timed), TensorRT (GPU, fp32 and fp16,
+where `tensorrt` >= 10 and the deploy extra are installed).
+
+Training steps (forward, backward, SGD update; the loss is the mean square of the last stage map):
+timm and ours in eager mode, channels_last, and (ours) torch.compile, for a classification input
+(batch 8, 224x224, BatchNorm learning its statistics, as the mmpretrain configs train) and a detection
+input (batch 2, 640x640, frozen BatchNorm statistics and stem, as the mmdet configs train).
+
+Int8 and bf16 (``--quant-models``, a classifier trained on an ImageNet-format set such as the tiny
+one): ONNX Runtime with static int8 quantization calibrated on the set's training images, and our
+deploy mode in bfloat16 (where the CPU has native bf16), timed on the backbone at 224x224 and
+compared with float32 on the set's validation images (top-1 agreement, logits' relative error).
+
+Each path's output is checked against our eager model (training: and the gradients) before it is
+timed. Timings interleave the paths (one call of each per round), so ratios stay fair on a shared
+machine; the header records the CPU, its AVX-512 / VNNI / BF16 / AMX flags and the load average.
 """
 import argparse
 import copy
@@ -15,13 +32,15 @@ import csv
 import io
 import json
 import os
+import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -34,9 +53,21 @@ from hgnet_backbones.weights.convert import to_timm_state_dict
 from hgnet_backbones.weights.zoo import MODEL_ZOO
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
+DEPLOY_CONFIGS = Path(TOOLS).parent / 'configs' / 'deploy'
 INFERENCE_PATHS = ('timm eager', 'ours eager', 'ours deploy', 'ours deploy channels_last',
                    'ours deploy compile', 'ours onnxruntime', 'ours tensorrt')
+TRAINING_PATHS = ('timm eager', 'timm channels_last', 'ours eager', 'ours channels_last',
+                  'ours compile', 'ours compile channels_last')
+QUANT_PATHS = ('timm eager', 'ours deploy', 'ours onnxruntime', 'ours onnxruntime int8',
+               'ours deploy bf16', 'ours deploy compile bf16')
 GPU_PRECISIONS = ('fp32', 'fp16', 'bf16')
+# what one training step trains: the backbone as this project's mmpretrain configs train it (BN
+# statistics learned), and as its mmdet configs do (frozen BN statistics and stem)
+TRAINING_SETTINGS = {
+    'classification': dict(batch=8, size=224, norm_eval=False, frozen_stages=-1),
+    'detection': dict(batch=2, size=640, norm_eval=True, frozen_stages=0),
+}
+CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx_vnni', 'amx_bf16', 'amx_int8')
 
 
 @dataclass
@@ -49,31 +80,63 @@ class Result:
     median_ms: float
     iqr_ms: float
     images_per_s: float
-    max_rel_err: float  # against our eager model on the same input
+    max_rel_err: float  # output against our eager model (float32) on the same input
     vs_timm: Optional[float] = None  # median / timm eager's median (same arch, device, batch, precision)
+    kind: str = 'inference'  # or 'training <setting>', 'int8/bf16'
+    size: int = 224
     extra: Dict = field(default_factory=dict)
 
 
-def measure(fns: Dict[str, Callable], x: torch.Tensor, warmup: int, repeats: int
+def machine() -> Dict:
+    """The CPU (model name and the vector-extension flags that matter here), threads and versions."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                if key.strip() == 'model name':
+                    cpu = value.strip()
+                elif key.strip() == 'flags':
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    info = dict(cpu=cpu, cpu_flags=[f for f in CPU_FLAGS if f in flags], threads=torch.get_num_threads(),
+                torch=torch.__version__, load_average=[round(x, 2) for x in os.getloadavg()])
+    try:
+        import onnxruntime
+        info['onnxruntime'] = onnxruntime.__version__
+    except ImportError:
+        pass
+    if torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name()
+    return info
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+    return bool({'avx512_bf16', 'amx_bf16'} & set(machine()['cpu_flags']))
+
+
+def measure(fns: Dict[str, Callable[[], object]], warmup: int, repeats: int, cuda: bool = False
             ) -> Dict[str, List[float]]:
-    """Wall times (ms) of ``repeats`` calls of each ``fn(x)``, after ``warmup`` calls of each.
+    """Wall times (ms) of ``repeats`` calls of each ``fn()``, after ``warmup`` calls of each.
 
     The calls are interleaved (one of each path per round), so a load that comes and goes on the
     machine weighs on every path alike and their ratios stay fair.
     """
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     times = {name: [] for name in fns}
-    with torch.inference_mode():
-        for fn in fns.values():
-            for _ in range(warmup):
-                fn(x)
-        sync()
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn(x)
-                sync()
-                times[name].append((time.perf_counter() - start) * 1e3)
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append((time.perf_counter() - start) * 1e3)
     return times
 
 
@@ -127,35 +190,68 @@ def deploy(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def _channels_last(fn: Callable) -> Callable:
+    return lambda t: fn(t.contiguous(memory_format=torch.channels_last))
+
+
 def compiled(model: torch.nn.Module, channels_last: bool) -> Callable:
     """``torch.compile`` of a copy of ``model`` with Inductor's freezing on (without autograd the
     weights become constants, folded and, on a CPU, prepacked for oneDNN once instead of reordered
-    on every call), in channels_last where asked. Freezing is an Inductor setting of the process:
-    it is switched on here, for the benchmark."""
+    on every call), in channels_last where asked. Freezing is an Inductor setting of the process
+    that applies to graphs compiled without autograd only: it is switched on here, for the benchmark."""
     import torch._inductor.config as inductor_config
     inductor_config.freezing = True
     model = copy.deepcopy(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     fn = torch.compile(model, dynamic=False)
-    if not channels_last:
-        return fn
-    return lambda t: fn(t.contiguous(memory_format=torch.channels_last))
+    return _channels_last(fn) if channels_last else fn
 
 
-def onnxruntime_fn(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Callable:
+def export_backbone_onnx(model: torch.nn.Module, example: torch.Tensor, path: str) -> str:
+    """``model`` (on the CPU) to ONNX at ``path``, the batch axis dynamic."""
+    with atomic_path(path) as tmp:
+        torch.onnx.export(copy.deepcopy(model).cpu().float(), (example[:1].cpu().float(), ), tmp,
+                          dynamo=False, opset_version=17, input_names=['input'],
+                          output_names=['output'], dynamic_axes={'input': {0: 'batch'}})
+    return path
+
+
+def onnxruntime_fn(onnx_file: str, threads: int, device: str = 'cpu') -> Callable:
+    """A call of ``onnx_file`` in ONNX Runtime: its CPU provider, or its CUDA provider on a GPU (input
+    bound in place on the device, the output copied back)."""
+    import numpy as np
     import onnxruntime as ort
-    buffer = io.BytesIO()
-    torch.onnx.export(model, (x, ), buffer, dynamo=False, opset_version=17,
-                      input_names=['input'], dynamic_axes={'input': {0: 'batch'}})
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # idle ORT threads would otherwise spin on the cores the interleaved torch paths run on
     options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=['CPUExecutionProvider'])
-    name = session.get_inputs()[0].name
-    return lambda t: torch.from_numpy(session.run(None, {name: t.numpy()})[-1])
+    if device == 'cpu':
+        session = ort.InferenceSession(onnx_file, options, providers=['CPUExecutionProvider'])
+        name = session.get_inputs()[0].name
+        return lambda t: torch.from_numpy(session.run(None, {name: t.numpy()})[-1])
+    index = torch.device(device).index or 0
+    session = ort.InferenceSession(onnx_file, options, providers=[
+        ('CUDAExecutionProvider', dict(device_id=index))])
+    name, out_name = session.get_inputs()[0].name, session.get_outputs()[-1].name
+
+    def run(t):
+        t = t.contiguous()
+        binding = session.io_binding()
+        binding.bind_input(name, 'cuda', index, np.float32, tuple(t.shape), t.data_ptr())
+        binding.bind_output(out_name, 'cuda', index)
+        session.run_with_iobinding(binding)
+        return torch.from_numpy(binding.copy_outputs_to_cpu()[0]).to(t.device)
+    return run
+
+
+def onnxruntime_gpu_available() -> bool:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    return 'CUDAExecutionProvider' in ort.get_available_providers()
 
 
 def tensorrt_fn(model: torch.nn.Module, example: torch.Tensor, fp16: bool, work_dir: str) -> Callable:
@@ -179,7 +275,7 @@ def tensorrt_fn(model: torch.nn.Module, example: torch.Tensor, fp16: bool, work_
 
 
 def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], threads: int,
-           example: torch.Tensor) -> Dict[str, Callable]:
+           example: torch.Tensor, work_dir: str) -> Dict[str, Callable]:
     """Callables for each wanted inference path (those available here); ``example`` holds the
     largest batch."""
     eager = ours(arch).to(device)
@@ -191,15 +287,16 @@ def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], thread
         fused = deploy(eager)
         fns['ours deploy'] = fused
         if 'ours deploy channels_last' in wanted:
-            fused_cl = copy.deepcopy(fused).to(memory_format=torch.channels_last)
-            fns['ours deploy channels_last'] = \
-                lambda t: fused_cl(t.contiguous(memory_format=torch.channels_last))
+            fns['ours deploy channels_last'] = _channels_last(
+                copy.deepcopy(fused).to(memory_format=torch.channels_last))
         if 'ours deploy compile' in wanted:
             fns['ours deploy compile'] = compiled(fused, channels_last=device == 'cpu')
-    if 'ours onnxruntime' in wanted and device == 'cpu' and precision == 'fp32':
+    source = fns.get('ours deploy', eager)
+    if 'ours onnxruntime' in wanted and precision == 'fp32' and (
+            device == 'cpu' or onnxruntime_gpu_available()):
         try:
-            source = fns.get('ours deploy', eager)
-            fns['ours onnxruntime'] = onnxruntime_fn(source, example[:1], threads)
+            onnx_file = export_backbone_onnx(source, example, os.path.join(work_dir, f'{arch}.onnx'))
+            fns['ours onnxruntime'] = onnxruntime_fn(onnx_file, threads, device)
         except ImportError:
             pass
     if 'ours tensorrt' in wanted and device != 'cpu' and precision in ('fp32', 'fp16'):
@@ -209,12 +306,12 @@ def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], thread
         except ImportError:  # the deploy extra (mmdeploy) is not installed
             available = False
         if available:
-            fns['ours tensorrt'] = tensorrt_fn(fns.get('ours deploy', eager), example,
-                                               precision == 'fp16', tempfile.mkdtemp())
+            fns['ours tensorrt'] = tensorrt_fn(source, example, precision == 'fp16', work_dir)
     return {k: v for k, v in fns.items() if k in wanted}
 
 
 def _autocast(device: str, precision: str):
+    device = torch.device(device).type
     if precision == 'fp32':
         return torch.autocast(device, enabled=False)
     return torch.autocast(device, dtype={'fp16': torch.float16, 'bf16': torch.bfloat16}[precision])
@@ -230,25 +327,207 @@ def run_inference(archs: Sequence[str], device: str = 'cpu', batches: Sequence[i
     for arch in archs:
         for precision in precisions:
             example = torch.randn(max(batches), 3, size, size, device=device)
-            fns = _paths(arch, device, precision, paths, threads, example)
-            for batch in batches:
-                x = example[:batch]
-                if progress:
-                    progress(f'{arch} {device} {precision} batch {batch}')
-                with torch.inference_mode(), _autocast(device, precision):
-                    ref = _last(fns['ours eager'](x)) if 'ours eager' in fns else None
-                    errors = {name: relative_error(_last(fn(x)), ref) if ref is not None
-                              else float('nan') for name, fn in fns.items()}
-                with _autocast(device, precision):
-                    times = measure(fns, x, warmup, repeats)
-                medians = {name: _quartiles(t) for name, t in times.items()}
-                timm_median = medians.get('timm eager', (None, ))[0]
-                for name in [p for p in paths if p in fns]:
-                    median, iqr = medians[name]
-                    results.append(Result(arch, device, name, precision, batch, median, iqr,
-                                          batch * 1e3 / median, errors[name],
-                                          median / timm_median if timm_median else None))
+            with tempfile.TemporaryDirectory() as work_dir:
+                fns = _paths(arch, device, precision, paths, threads, example, work_dir)
+                for batch in batches:
+                    x = example[:batch]
+                    if progress:
+                        progress(f'{arch} {device} {precision} batch {batch}')
+                    with torch.inference_mode(), _autocast(device, precision):
+                        ref = _last(fns['ours eager'](x)) if 'ours eager' in fns else None
+                        errors = {name: relative_error(_last(fn(x)), ref) if ref is not None
+                                  else float('nan') for name, fn in fns.items()}
+                        times = measure({name: (lambda fn=fn: fn(x)) for name, fn in fns.items()},
+                                        warmup, repeats, cuda=x.is_cuda)
+                    results += _results(arch, device, precision, batch, size, paths, times, errors)
     return results
+
+
+def _results(arch, device, precision, batch, size, paths, times, errors, kind='inference',
+             extra=None) -> List[Result]:
+    """One :class:`Result` per timed path, in the order of ``paths``, with its ratio to timm eager;
+    ``precision`` one for all or one per path."""
+    medians = {name: _quartiles(t) for name, t in times.items()}
+    timm_median = medians.get('timm eager', (None, ))[0]
+    rows = []
+    for name in [p for p in paths if p in times]:
+        median, iqr = medians[name]
+        rows.append(Result(arch, device, name, precision if isinstance(precision, str) else
+                           precision[name], batch, median, iqr, batch * 1e3 / median,
+                           errors[name], median / timm_median if timm_median else None, kind, size,
+                           dict((extra or {}).get(name, {}))))
+    return rows
+
+
+def _training_models(arch: str, setting: dict, device: str):
+    """Our backbone and timm's (same weights) in training mode, frozen as ``setting`` says."""
+    model = ours(arch, norm_eval=setting['norm_eval'], frozen_stages=setting['frozen_stages'])
+    reference = timm_model(arch, model).to(device).train()
+    model = model.to(device).train()
+    if setting['norm_eval']:
+        for m in reference.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    if setting['frozen_stages'] >= 0:  # 0: the stem, as HGNetV2's frozen_stages
+        reference.stem.eval()
+        for p in reference.stem.parameters():
+            p.requires_grad = False
+    return model, reference
+
+
+class TrainingStep:
+    """One SGD step (momentum 0.9) of ``module`` on a fixed input: forward (``forward``, under
+    autocast for fp16/bf16), the mean square of the last map, backward, update."""
+
+    def __init__(self, module: torch.nn.Module, forward: Callable, x: torch.Tensor, precision: str):
+        self.module, self.forward, self.x, self.precision = module, forward, x, precision
+        self.optimizer = torch.optim.SGD([p for p in module.parameters() if p.requires_grad],
+                                         lr=1e-3, momentum=0.9)
+
+    def __call__(self, update: bool = True) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        with _autocast(self.x.device, self.precision):
+            out = _last(self.forward(self.x))
+        out.float().square().mean().backward()
+        if update:
+            self.optimizer.step()
+        return out
+
+
+def _training_steps(arch: str, setting: dict, device: str, precision: str, wanted: Sequence[str]
+                    ) -> Dict[str, TrainingStep]:
+    model, reference = _training_models(arch, setting, device)
+    x = torch.randn(setting['batch'], 3, setting['size'], setting['size'],
+                    generator=torch.Generator().manual_seed(0)).to(device)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    steps = {}
+    for name in wanted:
+        base = reference if name.startswith('timm') else model
+        module = copy.deepcopy(base)
+        channels_last = name.endswith('channels_last')
+        if channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        forward = module.forward_features if name.startswith('timm') else module
+        if 'compile' in name:
+            forward = torch.compile(forward)
+        steps[name] = TrainingStep(module, forward, x_cl if channels_last else x, precision)
+    return steps
+def _gradient_error(step: TrainingStep, reference: Dict[str, torch.Tensor], timm: bool) -> float:
+    """max|Δ|/max|ref| over every parameter's gradient, ``reference`` named as our backbone's."""
+    grads = {n: p.grad for n, p in step.module.named_parameters() if p.grad is not None}
+    if timm:
+        reference = to_timm_state_dict(reference)
+    if set(grads) != set(reference):
+        raise RuntimeError(f'gradients of different parameters: {sorted(set(grads) ^ set(reference))}')
+    return relative_error(torch.cat([grads[k].flatten() for k in reference]),
+                          torch.cat([v.flatten() for v in reference.values()]))
+
+
+def run_training(archs: Sequence[str], device: str = 'cpu',
+                 settings: Dict[str, dict] = TRAINING_SETTINGS, paths: Sequence[str] = TRAINING_PATHS,
+                 precisions: Sequence[str] = ('fp32', ), warmup: int = 1, repeats: int = 5,
+                 progress: Optional[Callable[[str], None]] = None) -> List[Result]:
+    """Time one training step of each path (see :class:`TrainingStep`), interleaved, after checking
+    each path's output and gradients (one step from the same weights and input) against our eager
+    model's in float32."""
+    results = []
+    for arch in archs:
+        for name, setting in settings.items():
+            for precision in precisions:
+                if progress:
+                    progress(f'{arch} training {name} {precision}')
+                steps = _training_steps(arch, setting, device, precision, paths)
+                outs = {path: step(update=False).detach() for path, step in steps.items()}
+                # every path against our eager model in float32, from the same weights and input
+                if precision == 'fp32' and 'ours eager' in steps:
+                    reference, reference_out = steps['ours eager'], outs['ours eager']
+                else:
+                    reference = _training_steps(arch, setting, device, 'fp32', ['ours eager'])
+                    reference = reference['ours eager']
+                    reference_out = reference(update=False).detach()
+                grads = {n: p.grad for n, p in reference.module.named_parameters() if p.grad is not None}
+                errors = {path: relative_error(out.float(), reference_out) for path, out in outs.items()}
+                extra = {path: dict(grad_rel_err=_gradient_error(step, grads, path.startswith('timm')))
+                         for path, step in steps.items()}
+                times = measure(steps, warmup, repeats, cuda=torch.device(device).type == 'cuda')
+                results += _results(arch, device, precision, setting['batch'], setting['size'], paths,
+                                    times, errors, kind=f'training {name}', extra=extra)
+    return results
+
+
+class Bfloat16Backbone(torch.nn.Module):
+    """An mmpretrain classifier whose backbone runs in deploy mode in bfloat16 (what 'ours deploy
+    bf16' times), the preprocessing and the head in float32; ``test_step`` as the classifier's."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        super().__init__()
+        self.classifier = classifier
+        self.backbone = deploy(classifier.backbone).to(torch.bfloat16)
+
+    @torch.no_grad()
+    def test_step(self, data: dict) -> list:
+        data = self.classifier.data_preprocessor(data, False)
+        feats = self.backbone(data['inputs'].to(torch.bfloat16))
+        if self.classifier.with_neck:
+            feats = self.classifier.neck(tuple(f.float() for f in feats))
+        return self.classifier.head.predict(feats, data['data_samples'])
+
+
+def run_quantized(config: str, checkpoint: str, data_root: str, work_dir: str,
+                  paths: Sequence[str] = QUANT_PATHS, method: str = 'MinMax', warmup: int = 5,
+                  repeats: int = 30, size: int = 224) -> List[Result]:
+    """Int8 (ONNX Runtime, static quantization) and bf16 paths of a classifier trained on the
+    ImageNet-format set at ``data_root``: agreement with float32 on its ``val`` images (the whole
+    classifier; int8 calibrated on its ``train`` images), and batch-1 latency of the backbone at
+    ``size`` x ``size`` (int8 calibrated on the same training images, resized), beside timm's."""
+    import torch.nn.functional as F
+
+    from hgnet_backbones.apis.config import load_config
+    from hgnet_backbones.deploy.quantize import (agreement, image_files, model_inputs, quantize,
+                                                 quantize_onnx)
+    from hgnet_backbones.deploy.verify import build_pytorch_model, verify
+    cfg = load_config(config)
+    arch = cfg.model.backbone.arch
+    deploy_cfg = str(DEPLOY_CONFIGS / 'classification_onnxruntime_dynamic.py')
+    train, val = image_files(os.path.join(data_root, 'train')), image_files(os.path.join(data_root, 'val'))
+    bf16 = cpu_has_bf16()
+    paths = [p for p in paths if bf16 or 'bf16' not in p]
+    report = quantize(deploy_cfg, cfg, checkpoint, train, val, work_dir, method, min_agreement=0)
+    classifier = build_pytorch_model(cfg, checkpoint)
+    extra = {'ours onnxruntime': report['fp32'], 'ours onnxruntime int8': report['int8']}
+    if bf16:
+        extra['ours deploy bf16'] = extra['ours deploy compile bf16'] = agreement(
+            verify(deploy_cfg, cfg, Bfloat16Backbone(classifier), classifier, val))
+
+    def resized(feed):
+        return F.interpolate(torch.from_numpy(feed['input']), size=(size, size), mode='bilinear',
+                             align_corners=False)
+
+    calibration = [dict(input=resized(f).numpy())
+                   for f in model_inputs(deploy_cfg, cfg, train, classifier.data_preprocessor)]
+    x = resized(model_inputs(deploy_cfg, cfg, val[:1], classifier.data_preprocessor)[0])
+    backbone = copy.deepcopy(classifier.backbone).eval()
+    fused = deploy(backbone)
+    fns = {'timm eager': timm_model(arch, backbone).forward_features, 'ours deploy': fused}
+    onnx_file = export_backbone_onnx(fused, x, os.path.join(work_dir, f'backbone_{size}.onnx'))
+    threads = torch.get_num_threads()
+    fns['ours onnxruntime'] = onnxruntime_fn(onnx_file, threads)
+    int8_file = quantize_onnx(onnx_file, os.path.join(work_dir, f'backbone_{size}_int8.onnx'),
+                              calibration, method)
+    fns['ours onnxruntime int8'] = onnxruntime_fn(int8_file, threads)
+    if bf16:
+        fused_bf16 = copy.deepcopy(fused).to(torch.bfloat16)
+        fns['ours deploy bf16'] = lambda t: fused_bf16(t.to(torch.bfloat16))
+        compiled_bf16 = compiled(fused_bf16, channels_last=True)
+        fns['ours deploy compile bf16'] = lambda t: compiled_bf16(t.to(torch.bfloat16))
+    fns = {k: v for k, v in fns.items() if k in paths}
+    with torch.inference_mode():
+        ref = _last(backbone(x))
+        errors = {name: relative_error(_last(fn(x)).float(), ref) for name, fn in fns.items()}
+        times = measure({name: (lambda fn=fn: fn(x)) for name, fn in fns.items()}, warmup, repeats)
+    precision = {p: 'int8' if 'int8' in p else 'bf16' if 'bf16' in p else 'fp32' for p in paths}
+    return _results(arch, 'cpu', precision, 1, size, paths, times, errors, kind='int8/bf16',
+                    extra=extra)
 
 
 def model_sizes(arch: str, size: int = 224) -> Dict:
@@ -320,6 +599,9 @@ def _train_step_peak(arch: str, batch: int, with_cp: bool, device: str, size: in
     return _hwm_and_rss()[0] - base
 
 
+EXTRA_FIELDS = ('grad_rel_err', 'top1_agreement', 'logit_error', 'num_images')
+
+
 def write_table(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], out_dir: str,
                 command: str) -> Dict[str, str]:
     """Write ``benchmark.md``, ``benchmark.csv`` and ``benchmark.png`` to ``out_dir`` (atomically)."""
@@ -328,21 +610,31 @@ def write_table(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict
              'png': os.path.join(out_dir, 'benchmark.png')}
     write_text(files['md'], markdown(results, sizes, memory, command))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[k for k in asdict(results[0]) if k != 'extra'])
+    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(Result) if f.name != 'extra']
+                            + list(EXTRA_FIELDS))
     writer.writeheader()
     for r in results:
         row = asdict(r)
-        row.pop('extra')
-        writer.writerow(row)
+        extra = row.pop('extra')
+        writer.writerow({**row, **{k: extra.get(k, '') for k in EXTRA_FIELDS}})
     write_text(files['csv'], buffer.getvalue())
     chart(results, files['png'])
     return files
 
 
+def _ratio(r: Result) -> str:
+    return f'{r.vs_timm:.2f}' if r.vs_timm is not None else '-'
+
+
 def markdown(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], command: str) -> str:
+    info = machine()
     lines = [f'Command: `{command}`', '',
-             f'Machine: {torch.get_num_threads()} threads, torch {torch.__version__}'
-             + (f', {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ''), '']
+             f"Machine: {info['cpu']} ({', '.join(info['cpu_flags']) or 'no AVX2'}), "
+             f"{info['threads']} thread{'s' if info['threads'] != 1 else ''}, load average "
+             f"{info['load_average']} at the end; "
+             f"torch {info['torch']}"
+             + (f", onnxruntime {info['onnxruntime']}" if 'onnxruntime' in info else '')
+             + (f", {info['gpu']}" if 'gpu' in info else ''), '']
     if sizes:
         lines += ['| arch | top-1 (PaddleClas) | backbone params (M) | backbone GFLOPs | '
                   'classifier params (M) | classifier GFLOPs |', '|---|---|---|---|---|---|']
@@ -351,20 +643,49 @@ def markdown(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], 
                          f"{s['backbone_flops'] / 1e9:.2f} | {s['classifier_params'] / 1e6:.2f} | "
                          f"{s['classifier_flops'] / 1e9:.2f} |")
         lines.append('')
-    lines += ['| arch | device | precision | path | batch | median ms (IQR) | images/s | '
-              'vs timm eager | max rel err vs ours eager |', '|---|---|---|---|---|---|---|---|---|']
-    for r in results:
-        ratio = f'{r.vs_timm:.2f}' if r.vs_timm is not None else '-'
-        lines.append(f'| {r.arch} | {r.device} | {r.precision} | {r.path} | {r.batch} | '
-                     f'{r.median_ms:.2f} ({r.iqr_ms:.2f}) | {r.images_per_s:.1f} | {ratio} | '
-                     f'{r.max_rel_err:.1e} |')
+    inference = [r for r in results if r.kind == 'inference']
+    if inference:
+        lines += ['Inference:', '',
+                  '| arch | device | precision | path | batch | median ms (IQR) | images/s | '
+                  'vs timm eager | max rel err vs ours eager |', '|---|---|---|---|---|---|---|---|---|']
+        for r in inference:
+            lines.append(f'| {r.arch} | {r.device} | {r.precision} | {r.path} | {r.batch} | '
+                         f'{r.median_ms:.2f} ({r.iqr_ms:.2f}) | {r.images_per_s:.1f} | {_ratio(r)} | '
+                         f'{r.max_rel_err:.1e} |')
+        lines.append('')
+    training = [r for r in results if r.kind.startswith('training')]
+    if training:
+        lines += ['Training step (forward, backward, SGD update):', '',
+                  '| arch | setting | device | precision | path | batch x size | median ms (IQR) | '
+                  'images/s | vs timm eager | output rel err | gradient rel err (vs ours eager fp32) |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|']
+        for r in training:
+            grad = r.extra.get('grad_rel_err')
+            lines.append(f"| {r.arch} | {r.kind.split(' ', 1)[1]} | {r.device} | {r.precision} | "
+                         f'{r.path} | {r.batch} x {r.size}² | {r.median_ms:.1f} ({r.iqr_ms:.1f}) | '
+                         f'{r.images_per_s:.2f} | {_ratio(r)} | {r.max_rel_err:.1e} | '
+                         + (f'{grad:.1e} |' if grad is not None else '- |'))
+        lines.append('')
+    quantized = [r for r in results if r.kind == 'int8/bf16']
+    if quantized:
+        lines += ['Int8 and bf16 (latency: the backbone, batch 1; agreement: the whole classifier on '
+                  'the validation images, against float32 PyTorch):', '',
+                  '| arch | path | precision | median ms (IQR) | vs timm eager (fp32) | backbone '
+                  'output rel err | top-1 agreement | logits rel err |', '|---|---|---|---|---|---|---|---|']
+        for r in quantized:
+            agree = r.extra.get('top1_agreement')
+            lines.append(f'| {r.arch} | {r.path} | {r.precision} | {r.median_ms:.2f} ({r.iqr_ms:.2f}) | '
+                         f'{_ratio(r)} | {r.max_rel_err:.1e} | '
+                         + (f"{agree:.3f} ({r.extra['num_images']} images) | "
+                            f"{r.extra['logit_error']:.1e} |" if agree is not None else '- | - |'))
+        lines.append('')
     if memory:
-        lines += ['', '| arch | device | batch | training step peak, no with_cp (MB) | with_cp (MB) | '
+        lines += ['| arch | device | batch | training step peak, no with_cp (MB) | with_cp (MB) | '
                   'ratio |', '|---|---|---|---|---|---|']
         for m in memory:
             lines.append(f"| {m['arch']} | {m['device']} | {m['batch']} | {m['plain'] / 2**20:.0f} | "
                          f"{m['with_cp'] / 2**20:.0f} | {m['with_cp'] / m['plain']:.2f} |")
-    return '\n'.join(lines) + '\n'
+    return '\n'.join(lines).rstrip('\n') + '\n'
 
 
 def chart(results: List[Result], path: str) -> None:
@@ -375,7 +696,7 @@ def chart(results: List[Result], path: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     groups = {}
     for r in results:
-        if r.batch == 1 and r.arch in MODEL_ZOO:
+        if r.kind == 'inference' and r.batch == 1 and r.arch in MODEL_ZOO:
             groups.setdefault((r.device, r.precision, r.path), []).append(r)
     for (device, precision, name), rows in sorted(groups.items()):
         rows.sort(key=lambda r: MODEL_ZOO[r.arch]['top1'])
@@ -398,25 +719,45 @@ def chart(results: List[Result], path: str) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--archs', nargs='+', default=['B0', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6'])
+    parser.add_argument('--archs', nargs='*', default=['B0', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6'],
+                        help='inference (none: skip it)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--batches', nargs='+', type=int, default=[1, 8],
                         help='1 gives latency; larger batches give throughput')
     parser.add_argument('--paths', nargs='+', default=list(INFERENCE_PATHS), choices=INFERENCE_PATHS)
     parser.add_argument('--precisions', nargs='+', choices=GPU_PRECISIONS,
-                        help='default: fp32 on the CPU, all three on a GPU')
+                        help='inference and training; default: fp32 on the CPU, all three on a GPU')
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--repeats', type=int, default=30)
+    parser.add_argument('--train-archs', nargs='*', default=['B0', 'B4'],
+                        help='training steps (none: skip them)')
+    parser.add_argument('--train-settings', nargs='+', default=list(TRAINING_SETTINGS),
+                        choices=TRAINING_SETTINGS)
+    parser.add_argument('--train-paths', nargs='+', default=list(TRAINING_PATHS),
+                        choices=TRAINING_PATHS)
+    parser.add_argument('--train-warmup', type=int, default=1)
+    parser.add_argument('--train-repeats', type=int, default=5)
+    parser.add_argument('--quant-models', nargs='*', default=[], metavar='CONFIG CHECKPOINT',
+                        help='classifiers (config and checkpoint pairs) trained on --quant-data, '
+                        'for the int8/bf16 paths')
+    parser.add_argument('--quant-data', default='data/tiny_imagenet',
+                        help='ImageNet-format set (train/ calibrates, val/ measures agreement)')
+    parser.add_argument('--quant-method', default='MinMax',
+                        choices=['MinMax', 'Percentile', 'Entropy'])
     parser.add_argument('--memory-archs', nargs='*', default=['B0', 'B4'],
                         help='training-step peak memory with and without with_cp')
     parser.add_argument('--memory-batch', type=int, default=8)
     parser.add_argument('--no-sizes', action='store_true', help='skip the params/FLOPs table')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args(argv)
+    if len(args.quant_models) % 2:
+        parser.error('--quant-models takes CONFIG CHECKPOINT pairs')
     precisions = args.precisions or (['fp32'] if args.device == 'cpu' else list(GPU_PRECISIONS))
 
     steps = len(args.archs) * len(precisions) * len(args.batches) \
-        + 2 * len(args.memory_archs) + (0 if args.no_sizes else len(args.archs))
+        + len(args.train_archs) * len(args.train_settings) * len(precisions) \
+        + len(args.quant_models) // 2 + 2 * len(args.memory_archs) \
+        + (0 if args.no_sizes else len(args.archs))
     bar = ProgressBar(steps)
     sizes = {}
     if not args.no_sizes:
@@ -425,6 +766,15 @@ def main(argv=None):
             bar.update()
     results = run_inference(args.archs, args.device, args.batches, args.paths, precisions,
                             args.warmup, args.repeats, progress=lambda _: bar.update())
+    results += run_training(args.train_archs, args.device,
+                            {k: TRAINING_SETTINGS[k] for k in args.train_settings}, args.train_paths,
+                            precisions, args.train_warmup, args.train_repeats,
+                            progress=lambda _: bar.update())
+    for config, checkpoint in zip(args.quant_models[::2], args.quant_models[1::2]):
+        work_dir = os.path.join(args.out_dir, 'int8_' + Path(checkpoint).parent.name)
+        results += run_quantized(config, checkpoint, args.quant_data, work_dir,
+                                 method=args.quant_method, warmup=args.warmup, repeats=args.repeats)
+        bar.update()
     memory = []
     for arch in args.memory_archs:
         row = dict(arch=arch, device=args.device, batch=args.memory_batch)

@@ -30,7 +30,8 @@ def package_config_bases():
 
 def _runner_arguments() -> set:
     from mmengine.runner import Runner
-    return set(inspect.signature(Runner.__init__).parameters) - {'self'}
+    # 'compile' (torch.compile of train_step) the Runner reads from the config, not as an argument
+    return set(inspect.signature(Runner.__init__).parameters) - {'self'} | {'compile'}
 
 
 def _registered_class(type_name, scope: Optional[str]):

@@ -96,7 +96,9 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
           amp: bool = False, launcher: str = 'none', cfg_options: Optional[dict] = None,
           no_validate: bool = False, auto_scale_lr: bool = False) -> Runner:
     """Train ``config`` with mmengine's Runner. ``resume``: 'auto' (the latest checkpoint in the work
-    dir) or a checkpoint path. ``auto_scale_lr``: see :func:`enable_auto_scale_lr`."""
+    dir) or a checkpoint path. ``auto_scale_lr``: see :func:`enable_auto_scale_lr`. A config that
+    sets ``compile`` (``torch.compile`` of ``train_step``) gets
+    :class:`~hgnet_backbones.hooks.EagerOptimizerStepHook`."""
     cfg = load_config(config)
     cfg.work_dir = work_dir or _default_work_dir(cfg, config)
     setup_amp(cfg, amp)
@@ -112,6 +114,8 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
         cfg.merge_from_dict(cfg_options)
     if auto_scale_lr:
         enable_auto_scale_lr(cfg)
+    if cfg.get('compile'):
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='EagerOptimizerStepHook')]
     setup_launcher(cfg, launcher)
     runner = build_runner(cfg)
     runner.train()

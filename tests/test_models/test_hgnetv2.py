@@ -327,3 +327,148 @@ def test_activations_run_in_place_where_their_class_allows(act, function, in_pla
             o.sum().backward()
         for (name, a), b in zip(model.named_parameters(), plain.parameters()):
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def _random_norms(model, seed=0):
+    """BatchNorm statistics and affines far from the identity, so that folding them changes values."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+    return model
+
+
+def test_frozen_batchnorm_folds_into_the_conv_with_the_plain_float64_gradients(monkeypatch):
+    torch.manual_seed(0)
+    model = _random_norms(HGNetV2(arch='B0', out_indices=(0, 1, 2, 3), norm_eval=True,
+                                  frozen_stages=0).double()).train()
+    plain = copy.deepcopy(model)
+    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
+    weights = [torch.randn(o.shape, dtype=torch.float64) for o in model(x)]
+    bn_calls = []
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.register_forward_hook(lambda *_: bn_calls.append(1))
+
+    def step(net):
+        inp = x.clone().requires_grad_()
+        outs = net(inp)
+        sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+        return outs, inp.grad, {n: p.grad for n, p in net.named_parameters() if p.requires_grad}
+
+    outs, x_grad, grads = step(model)
+    assert not bn_calls  # every frozen BatchNorm ran inside its conv
+    monkeypatch.setattr(ConvBNAct, '_frozen_bn', lambda self: False)  # the plain conv -> BatchNorm
+    ref_outs, ref_x_grad, ref_grads = step(plain)
+    assert grads.keys() == ref_grads.keys() and any('bn.weight' in n for n in grads)
+    for name, a, b in [('input', x_grad, ref_x_grad), *[(f'map {i}', o, r) for i, (o, r) in
+                                                         enumerate(zip(outs, ref_outs))],
+                       *[(n, grads[n], ref_grads[n]) for n in ref_grads]]:
+        err = float((a - b).detach().abs().max() / b.abs().max())
+        assert err <= 1e-10, f'{name}: {err:.1e}'
+
+
+def _deploy_model(arch='B0'):
+    torch.manual_seed(0)
+    model = _random_norms(HGNetV2(arch=arch, out_indices=(0, 1, 2, 3))).eval()
+    model.switch_to_deploy()
+    return model
+
+
+@pytest.mark.parametrize('channels_last', [False, True], ids=['nchw', 'channels_last'])
+def test_deploy_mode_prepacked_convs_equal_the_plain_convs_at_any_size(monkeypatch, channels_last):
+    from hgnet_backbones.models import hgnetv2
+    if not hgnetv2._MKLDNN_CONV:
+        pytest.skip('this torch has no oneDNN convolution with prepacked weights')
+    model = _deploy_model()
+    convs = [m.conv for m in model.modules() if isinstance(m, ConvBNAct)]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    inputs = [torch.randn(shape).contiguous(memory_format=fmt) for shape in
+              ((1, 3, 96, 128), (2, 3, 70, 50))]
+    with torch.no_grad():
+        packed = [model(x) for x in inputs]
+    assert all(conv in hgnetv2._PACKED_WEIGHTS for conv in convs)
+    monkeypatch.setattr(hgnetv2, 'prepacked_conv_applies', lambda conv, x: False)
+    with torch.no_grad():
+        plain = [model(x) for x in inputs]
+    for outs, refs in zip(packed, plain):
+        for a, b in zip(outs, refs):
+            assert a.is_contiguous(memory_format=fmt)  # the maps come back in the input's layout
+            assert float((a - b).abs().max() / b.abs().max()) <= 1e-5
+
+
+def test_deploy_mode_prepacked_convs_follow_new_weights_and_skip_autograd(monkeypatch):
+    from hgnet_backbones.models import hgnetv2
+    if not hgnetv2._MKLDNN_CONV:
+        pytest.skip('this torch has no oneDNN convolution with prepacked weights')
+    model, other = _deploy_model(), _deploy_model()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(1.1)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        model(x)  # packs the first weights
+        model.load_state_dict(other.state_dict())  # in-place copies: the packed ones are stale
+        outs = model(x)
+        refs = other(x)
+    for a, b in zip(outs, refs):
+        assert float((a - b).abs().max() / b.abs().max()) <= 1e-5
+    hgnetv2._PACKED_WEIGHTS.clear()
+    copy.deepcopy(model)(x)[0].sum().backward()  # autograd on: plain convs, nothing packed
+    assert len(hgnetv2._PACKED_WEIGHTS) == 0
+
+
+def test_stem_pool_gradients_equal_the_padded_max_of_shifted_views_at_ties():
+    from hgnet_backbones.models.hgnetv2 import same_max_pool_2x2
+
+    def padded(x):  # the plain computation: pad with -inf, then the max of shifted views
+        x = torch.nn.functional.pad(x, (0, 1, 0, 1), value=float('-inf'))
+        x = torch.maximum(x[..., :, :-1], x[..., :, 1:])
+        return torch.maximum(x[..., :-1, :], x[..., 1:, :])
+
+    # few distinct values: ties everywhere, where the maxima share the gradient
+    x = torch.randint(0, 3, (2, 3, 7, 9), generator=torch.Generator().manual_seed(0)).double()
+    grad = torch.randn(2, 3, 7, 9, dtype=torch.float64)
+    grads = []
+    for fn in (same_max_pool_2x2, padded):
+        inp = x.clone().requires_grad_()
+        out = fn(inp)
+        out.backward(grad)
+        grads.append((out, inp.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=0, atol=0)
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=0, atol=0)
+
+
+def test_cpu_channels_last_compute_gives_the_nchw_float64_gradients(monkeypatch):
+    from hgnet_backbones.models import hgnetv2
+    torch.manual_seed(0)
+    model = _random_norms(HGNetV2(arch='B0', out_indices=(0, 1, 2, 3)).double()).train()
+    plain = copy.deepcopy(model)
+    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
+    weights = [torch.randn(o.shape, dtype=torch.float64) for o in model(x)]
+
+    def step(net):
+        inp = x.clone().requires_grad_()
+        outs = net(inp)
+        sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+        return outs, inp.grad, {n: p.grad for n, p in net.named_parameters()}
+
+    # on a CPU the float32 / bfloat16 backbone computes in channels_last; here in float64 too
+    monkeypatch.setattr(hgnetv2, '_ONEDNN_DTYPES', (torch.float64, ))
+    outs, x_grad, grads = step(model)
+    assert all(o.is_contiguous() for o in outs)  # returned in the input's layout
+    monkeypatch.setattr(hgnetv2, '_ONEDNN_DTYPES', ())
+    ref_outs, ref_x_grad, ref_grads = step(plain)
+    for a, b in zip(outs, ref_outs):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(x_grad, ref_x_grad, rtol=1e-9, atol=1e-12)
+    # a LAB bias before a BatchNorm with batch statistics has a zero gradient (rounding): measured
+    # against the largest gradient
+    scale = max(float(g.abs().max()) for g in ref_grads.values())
+    for n in ref_grads:
+        err = float((grads[n] - ref_grads[n]).abs().max())
+        assert err <= 1e-10 * scale, f'{n}: {err:.1e} (largest gradient {scale:.1e})'

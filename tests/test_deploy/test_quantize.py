@@ -1,0 +1,114 @@
+"""Int8 ONNX Runtime models by static quantization (hgnet_backbones.deploy.quantize, tools/quantize.py)."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('mmdeploy', reason='the deploy extra is not installed (HGNET_EXTRAS without deploy)')
+
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+
+from hgnet_backbones import HGNetV2  # noqa: E402
+from hgnet_backbones.deploy.quantize import image_files, quantize_onnx  # noqa: E402
+from hgnet_backbones.tiny_data import make_tiny_imagenet  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools'))
+TINY_CLS_CONFIG = str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py')
+
+
+def _export(model: torch.nn.Module, x: torch.Tensor, path: Path) -> str:
+    torch.onnx.export(model, (x, ), str(path), dynamo=False, opset_version=17, input_names=['input'],
+                      dynamic_axes={'input': {0: 'batch'}})
+    return str(path)
+
+
+def _run(path: str, x: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(path, providers=['CPUExecutionProvider']).run(None, {'input': x})[-1]
+
+
+@pytest.fixture(scope='module')
+def stem_onnx(paddle_fixtures, tmp_path_factory):
+    """The stem (convs, LABs, the 2x2 SAME max-pool) of the fixture's B0 in deploy mode as ONNX, and
+    calibration inputs."""
+    model = HGNetV2(arch='B0', init_cfg=dict(
+        type='Pretrained', checkpoint=str(paddle_fixtures / 'PPHGNetV2_B0.pdparams')))
+    model.init_weights()
+    model.eval().switch_to_deploy()
+    g = torch.Generator().manual_seed(0)
+    feeds = [torch.randn(1, 3, 64, 64, generator=g) for _ in range(8)]
+    path = _export(model.stem, feeds[0], tmp_path_factory.mktemp('onnx') / 'stem.onnx')
+    return path, [dict(input=f.numpy()) for f in feeds]
+
+
+def test_quantize_onnx_writes_an_int8_graph_with_finite_scales_close_to_float32(stem_onnx, tmp_path):
+    path, feeds = stem_onnx
+    out = quantize_onnx(path, str(tmp_path / 'stem_int8.onnx'), feeds)
+    graph = onnx.load(out).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count('QuantizeLinear') >= 5 and 'Conv' in ops
+    initializers = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    weights = [initializers[n.input[0]] for n in graph.node if n.op_type == 'DequantizeLinear'
+               and initializers.get(n.input[0], np.zeros(0)).ndim == 4]
+    assert weights and all(w.dtype == np.int8 for w in weights)  # every conv weight
+    scales = [initializers[n.input[1]] for n in graph.node
+              if n.op_type in ('QuantizeLinear', 'DequantizeLinear') and n.input[1] in initializers]
+    # an infinite value in the graph (the stem pool padded with -inf once did) gives an infinite scale
+    assert all(np.isfinite(s).all() and (s > 0).all() for s in scales)
+    ref, test = _run(path, feeds[0]['input']), _run(out, feeds[0]['input'])
+    assert float(np.abs(test - ref).max() / np.abs(ref).max()) < 0.05
+
+
+def test_quantize_onnx_leaves_softmax_in_float(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Softmax(1))
+    x = torch.randn(1, 3, 5, 5)
+    out = quantize_onnx(_export(model, x, tmp_path / 'softmax.onnx'), str(tmp_path / 'int8.onnx'),
+                        [dict(input=torch.randn(1, 3, 5, 5).numpy()) for _ in range(4)])
+    graph = onnx.load(out).graph
+    softmax = next(n for n in graph.node if n.op_type == 'Softmax')
+    assert softmax.output[0] == graph.output[0].name  # no QuantizeLinear after it
+    assert 'Conv' in [n.op_type for n in graph.node] and any(
+        n.op_type == 'QuantizeLinear' for n in graph.node)
+
+
+@pytest.mark.parametrize('kwargs,match', [(dict(method='KL'), 'method must be one of'),
+                                          (dict(activations='int4'), 'activations must be'),
+                                          (dict(calibration_inputs=[]), 'calibration_inputs is empty')])
+def test_quantize_onnx_refuses_bad_arguments_naming_them(stem_onnx, tmp_path, kwargs, match):
+    path, feeds = stem_onnx
+    kwargs = dict(dict(calibration_inputs=feeds), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        quantize_onnx(path, str(tmp_path / 'x.onnx'), **kwargs)
+    assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_image_files_finds_images_at_any_depth_whatever_the_case(tmp_path):
+    for name in ('a/x.JPEG', 'a/b/y.png', 'z.txt'):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b'')
+    assert image_files(str(tmp_path)) == [str(tmp_path / 'a/b/y.png'), str(tmp_path / 'a/x.JPEG')]
+    with pytest.raises(FileNotFoundError, match='no images'):
+        image_files(str(tmp_path / 'a/b/none'))
+
+
+@pytest.mark.slow
+def test_quantize_tool_exports_quantizes_and_reports_agreement_on_a_tiny_set(tiny_classifier, tmp_path):
+    import quantize as tool
+    # the session's tiny classifier (Paddle B0 backbone, seeded head) on a small set: 10 + 10 images
+    config, checkpoint, data = TINY_CLS_CONFIG, str(tiny_classifier), tmp_path / 'data'
+    make_tiny_imagenet(data, num_train=2, num_val=2)
+    work = tmp_path / 'work'
+    tool.main([str(REPO / 'configs/deploy/classification_onnxruntime_dynamic.py'), config, checkpoint,
+               str(data / 'train'), str(data / 'val'), '--work-dir', str(work), '--min-agreement', '0'])
+    report = json.loads((work / 'quantize_report.json').read_text())
+    assert report['num_calibration_images'] == 10 and report['int8']['num_images'] == 10
+    # the float32 export computes the PyTorch model's function
+    assert report['fp32']['top1_agreement'] == 1.0 and report['fp32']['logit_error'] <= 1e-4
+    assert 0 < report['int8']['logit_error'] < 1  # random weights: how close says nothing more
+    int8 = onnx.load(report['files']['int8']).graph
+    assert any(n.op_type == 'QuantizeLinear' for n in int8.node)
+    assert Path(report['files']['int8']).stat().st_size < Path(report['files']['fp32']).stat().st_size / 2
