@@ -10,6 +10,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_FIXTURES_ENV = 'HGNET_REQUIRE_FIXTURES'
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_loaders_as_imported():
+    """Each test starts with mmengine's checkpoint loaders as ``import hgnet_backbones`` leaves them: a
+    tool run in-process (``tool.main``) calls ``use_safe_checkpoint_loading()``, a process-wide opt-in
+    that would otherwise carry over to the tests after it."""
+    from collections import OrderedDict
+
+    import hgnet_backbones  # noqa: F401  (registers its schemes first)
+    from mmengine.runner.checkpoint import CheckpointLoader
+    saved = OrderedDict(CheckpointLoader._schemes)  # a copy: register_scheme updates it in place
+    yield
+    CheckpointLoader._schemes = saved
+
+
 @pytest.fixture(scope='session')
 def paddle_fixtures() -> Path:
     """The Paddle parity oracle folder (see parity.find_paddle_fixtures)."""
