@@ -11,17 +11,21 @@ REQUIRE_FIXTURES_ENV = 'HGNET_REQUIRE_FIXTURES'
 
 
 @pytest.fixture(autouse=True)
-def checkpoint_loaders_as_imported():
-    """Each test starts with mmengine's checkpoint loaders as ``import hgnet_backbones`` leaves them: a
-    tool run in-process (``tool.main``) calls ``use_safe_checkpoint_loading()``, a process-wide opt-in
-    that would otherwise carry over to the tests after it."""
+def mmengine_state_as_imported():
+    """Each test starts with mmengine's process-wide state as ``import hgnet_backbones`` leaves it: the
+    checkpoint loaders (a tool run in-process, ``tool.main``, calls ``use_safe_checkpoint_loading()``)
+    and the default scope (every Runner and ``init_default_scope`` sets one, which would decide the
+    registry of what later tests build). Restored as mmengine's ``overwrite_default_scope`` does."""
     from collections import OrderedDict
 
     import hgnet_backbones  # noqa: F401  (registers its schemes first)
+    from mmengine.registry import DefaultScope
     from mmengine.runner.checkpoint import CheckpointLoader
-    saved = OrderedDict(CheckpointLoader._schemes)  # a copy: register_scheme updates it in place
+    schemes = OrderedDict(CheckpointLoader._schemes)  # a copy: register_scheme updates it in place
+    scopes = OrderedDict(DefaultScope._instance_dict)
     yield
-    CheckpointLoader._schemes = saved
+    CheckpointLoader._schemes = schemes
+    DefaultScope._instance_dict = scopes
 
 
 @pytest.fixture(scope='session')

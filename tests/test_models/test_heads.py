@@ -1,17 +1,8 @@
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 
 from hgnet_backbones.models.heads import HGNetV2ClsHead
 from hgnet_backbones.models.hgnetv2 import LearnableAffineBlock
-
-
-@pytest.fixture(autouse=True)
-def mmpretrain_scope():
-    # The head builds its loss in mmpretrain's registry, as in an mmpretrain runner; an earlier test's
-    # runner may have left 'mmengine' as the process-wide default scope.
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        yield
 
 
 @pytest.mark.parametrize('arch,in_channels,use_lab', [('B0', 1024, True), ('B2', 1536, True),
