@@ -524,11 +524,11 @@ def accepts_port_arguments(init):
         given = signature.bind_partial(self, *args, **kwargs).arguments
         given.pop('self')
         ours = translate_port_arguments({**given, **port}, defaults)
-        if not port:
-            return init(self, **ours)
         try:
             return init(self, **ours)
         except ValueError as e:  # name the arguments the caller wrote, not only ours
+            if not port:
+                raise
             raise ValueError(f'{e} (translated from the RT-DETR/D-FINE arguments {port})') from e
 
     return wrapper

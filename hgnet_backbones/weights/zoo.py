@@ -263,6 +263,11 @@ def _usage(folder: str, config: str) -> str:
             '[--out-dir DIR]\n')
 
 
+def _tiny_note(configs) -> str:
+    return ''.join(f'\n`{config}` trains on the tiny CPU set of the top-level README.\n'
+                   for config in configs)
+
+
 _LR_NOTE = {
     'mmdet': ("\nThe learning rate is mmdet's for the global batch of `auto_scale_lr.base_batch_size`; "
               '`tools/train.py --auto-scale-lr` scales it linearly to the global batch of the run.\n'),
@@ -282,8 +287,7 @@ def downstream_readme(folder: str, sizes: dict, other_configs=()) -> str:
         where = 'at {}x{} (height x width)'.format(*info['flops_input'])
     rows = '\n'.join(f'| `{config}` | {_size_cells(size)} |'
                      for config, size in sizes.items())
-    tiny = ''.join(f'\n`{config}` trains on the tiny CPU set of the top-level README.\n'
-                   for config in other_configs)
+    tiny = _tiny_note(other_configs)
     return (
         f'{GENERATED_NOTE}# {info["name"]} with HGNetV2 ({codebase})\n\n'
         f'[{info["paper"][0]}]({info["paper"][1]}), with PaddleClas\'s PP-HGNetV2 as the backbone: '
@@ -309,8 +313,7 @@ def classification_readme(sizes: dict, other_configs=()) -> str:
         f'[stage 2]({official_weights_url(arch, "ssld_stage2")}), '
         f'[stage 1]({official_weights_url(arch, "ssld_stage1")}) |'
         for arch, m in MODEL_ZOO.items())
-    tiny = ''.join(f'\n`{config}` trains on the tiny CPU set of the top-level README.\n'
-                   for config in other_configs)
+    tiny = _tiny_note(other_configs)
     paper = metafile(sizes)['Collections'][0]['Paper']
     return (
         f'{GENERATED_NOTE}# HGNetV2 (mmpretrain)\n\n'
