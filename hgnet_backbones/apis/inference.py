@@ -6,7 +6,6 @@ The Inferencers load a checkpoint that does not fit the config with a warning an
 randomly initialised layers; here every key of the checkpoint and the model must match, or a
 ``ValueError`` names the missing, unexpected and mis-shaped keys.
 """
-import os
 import os.path as osp
 from typing import Optional, Union
 
@@ -22,11 +21,12 @@ ConfigLike = Union[str, Config]
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
-def list_images(image_or_dir: str) -> list:
-    """``image_or_dir`` itself, or the images in the folder (sorted)."""
+def list_images(image_or_dir: str, recursive: bool = False) -> list:
+    """``image_or_dir`` itself, or the images in the folder (sorted; at any depth if ``recursive``)."""
     if osp.isdir(image_or_dir):
-        files = sorted(osp.join(image_or_dir, f) for f in os.listdir(image_or_dir)
-                       if f.lower().endswith(IMAGE_SUFFIXES))
+        from mmengine.utils import scandir
+        files = sorted(osp.join(image_or_dir, f) for f in scandir(
+            image_or_dir, suffix=IMAGE_SUFFIXES, recursive=recursive, case_sensitive=False))
         if not files:
             raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {image_or_dir}')
         return files

@@ -19,12 +19,12 @@ import torch
 from mmdeploy.apis import build_task_processor
 from mmdeploy.utils import Task, get_input_shape, get_task_type, load_config
 
+from ..apis.inference import IMAGE_SUFFIXES, list_images
 from ..fileio import atomic_path, write_text
 from .export import ConfigLike, export_onnx, onnx_deploy_config
 from .verify import build_backend_model, build_pytorch_model, verify
 
 CALIBRATION_METHODS = ('MinMax', 'Percentile', 'Entropy')
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 # QDQ with per-channel weight scales needs opset 13 (the axis of QuantizeLinear/DequantizeLinear)
 QDQ_OPSET = 13
 
@@ -101,12 +101,10 @@ def model_inputs(deploy_cfg: ConfigLike, model_cfg: ConfigLike, images: Sequence
 
 def image_files(folder: str) -> List[str]:
     """The image files under ``folder`` (any depth), sorted."""
-    from mmengine.utils import scandir
-    files = sorted(osp.join(folder, name) for name in scandir(
-        folder, suffix=IMAGE_SUFFIXES, recursive=True, case_sensitive=False)) if osp.isdir(folder) else []
-    if not files:
-        raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) under {folder!r}')
-    return files
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) under {folder!r}: '
+                                'not a folder')
+    return list_images(folder, recursive=True)
 
 
 def agreement(results: Sequence[dict]) -> dict:
