@@ -12,20 +12,21 @@ REQUIRE_FIXTURES_ENV = 'HGNET_REQUIRE_FIXTURES'
 
 @pytest.fixture(autouse=True)
 def mmengine_state_as_imported():
-    """Each test starts with mmengine's process-wide state as ``import hgnet_backbones`` leaves it: the
-    checkpoint loaders (a tool run in-process, ``tool.main``, calls ``use_safe_checkpoint_loading()``)
-    and the default scope (every Runner and ``init_default_scope`` sets one, which would decide the
-    registry of what later tests build). Restored as mmengine's ``overwrite_default_scope`` does."""
+    """Each test leaves mmengine's process-wide state as it found it, so that no test depends on the
+    ones before it: the checkpoint loaders (a tool run in-process, ``tool.main``, calls
+    ``use_safe_checkpoint_loading()``) as the test found them, and no default scope, as at import
+    (every Runner and ``init_default_scope`` sets one, which decides the registry of what later tests
+    build; a session fixture's runner sets one before this fixture runs). Restored as mmengine's
+    ``overwrite_default_scope`` restores it."""
     from collections import OrderedDict
 
     import hgnet_backbones  # noqa: F401  (registers its schemes first)
     from mmengine.registry import DefaultScope
     from mmengine.runner.checkpoint import CheckpointLoader
     schemes = OrderedDict(CheckpointLoader._schemes)  # a copy: register_scheme updates it in place
-    scopes = OrderedDict(DefaultScope._instance_dict)
     yield
     CheckpointLoader._schemes = schemes
-    DefaultScope._instance_dict = scopes
+    DefaultScope._instance_dict = OrderedDict()
 
 
 @pytest.fixture(scope='session')
