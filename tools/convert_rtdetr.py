@@ -11,7 +11,7 @@ settings the weights need in the mmdet config are printed.
 import argparse
 import pprint
 
-from hgnet_backbones.models.rtdetr.convert import convert_hf_rtdetr_v2_file
+from hgnet_backbones.weights.convert import convert_hf_rtdetr_v2_file
 
 
 def main(argv=None):

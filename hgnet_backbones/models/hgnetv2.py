@@ -1,8 +1,10 @@
-"""PP-HGNetV2, the PaddleClas backbone, with PaddleClas's exact semantics and parameter names."""
+"""PP-HGNetV2, the PaddleClas backbone, with PaddleClas's exact semantics and parameter names.
+
+The network reads as the paper's: the blocks below, the variants in :attr:`HGNetV2.arch_zoo`. The
+CPU speed paths the blocks take (exact, chosen at one place each) are in :mod:`.fast_paths`; the
+argument names of RT-DETR's and D-FINE's ``HGNetv2`` in :mod:`.ports`.
+"""
 import copy
-import functools
-import inspect
-import weakref
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -11,10 +13,10 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
-
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import MODELS
+from .fast_paths import compute_layout, conv_bn_act, same_max_pool_2x2
 
 
 def checkpointed(fn, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
@@ -24,120 +26,8 @@ def checkpointed(fn, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
     return fn(x)
 
 
-def _tracing() -> bool:
-    """Whether the forward is being traced, exported or compiled (plain ops are needed then)."""
-    compiling = getattr(getattr(torch, 'compiler', None), 'is_compiling', None)
-    return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
-            or (compiling is not None and compiling()))
-
-
-def _autocast_on() -> bool:
-    try:
-        return torch.is_autocast_enabled('cpu')
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
-# the dtypes oneDNN convolves in on this CPU
-_ONEDNN_DTYPES = () if not torch.backends.mkldnn.is_available() else (torch.float32, torch.bfloat16) \
-    if getattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', lambda: False)() else (torch.float32, )
-# oneDNN's fused convolution with weights reordered once, the op Inductor's freezing emits on a CPU
-_MKLDNN_CONV = (bool(_ONEDNN_DTYPES) and hasattr(torch.ops.mkldnn, '_convolution_pointwise')
-                and hasattr(torch._C._nn, 'mkldnn_reorder_conv2d_weight'))
-# conv -> (key of the weights it was made from, oneDNN-layout weight); off the module, so that
-# copies, pickles and state dicts never see it
-_PACKED_WEIGHTS = weakref.WeakKeyDictionary()
-
-
-def prepacked_conv_applies(conv: nn.Module, x: torch.Tensor) -> bool:
-    """Whether :func:`prepacked_conv` runs ``conv(x)``: inference (autograd off) on a CPU in float32
-    (or bfloat16 where oneDNN has it) with a plain ``nn.Conv2d``, outside tracing, export, compiling
-    and autocast."""
-    return (_MKLDNN_CONV and type(x) is torch.Tensor and type(conv) is nn.Conv2d
-            and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
-            and x.device.type == 'cpu' and x.dtype in _ONEDNN_DTYPES
-            and conv.weight.dtype == x.dtype and x.dim() == 4 and not torch.is_grad_enabled()
-            and not _tracing() and not _autocast_on())
-
-
-def prepacked_conv(conv: nn.Conv2d, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
-    """``conv(x)`` (then ReLU if ``relu``) as one oneDNN primitive whose weights were reordered to its
-    blocked layout once, instead of on every call as eager ``conv2d`` does. The reordered copy is
-    remade whenever the weight or bias changes (new tensor, in-place update or dtype) or the input's
-    shape does (a stream of varying sizes reorders on every call, as eager mode does)."""
-    weight, bias = conv.weight, conv.bias
-    key = (id(weight), weight._version, weight.dtype,
-           None if bias is None else (id(bias), bias._version), tuple(x.shape))
-    cached = _PACKED_WEIGHTS.get(conv)
-    if cached is None or cached[0] != key:
-        # the layout oneDNN picks depends on the input's shape; one packed for another shape would
-        # be reordered again on every call
-        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-            weight.detach().to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation),
-            conv.groups, list(x.shape))
-        cached = _PACKED_WEIGHTS[conv] = (key, packed)
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, cached[1], bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
-        'relu' if relu else 'none', [], '')
-
-
 # activations whose mmcv/torch class takes no ``inplace`` argument
 NOT_INPLACE_ACTS = ('Tanh', 'PReLU', 'Sigmoid', 'HSigmoid', 'Swish', 'GELU', 'Clip', 'Clamp')
-
-
-def _max_of_pairs(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """``out[i] = max(x[i], x[i + 1])`` along ``dim``, the last entry kept as it is."""
-    n = x.shape[dim]
-    return torch.cat([torch.maximum(x.narrow(dim, 0, n - 1), x.narrow(dim, 1, n - 1)),
-                      x.narrow(dim, n - 1, 1)], dim)
-
-
-def _max_of_pairs_backward(grad: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
-    """The gradient of :func:`_max_of_pairs` (``x``'s), as autograd gives it for ``torch.maximum``:
-    each pair's larger entry gets the gradient, equal ones half each."""
-    n = x.shape[dim]
-    if n == 1:
-        return grad
-    share = torch.sign(x.narrow(dim, 0, n - 1) - x.narrow(dim, 1, n - 1)).add_(1).mul_(0.5)
-    pairs = grad.narrow(dim, 0, n - 1)
-    first = pairs * share
-    out = grad.clone()  # the last entry's own gradient
-    out.narrow(dim, 0, n - 1).copy_(first)
-    out.narrow(dim, 1, n - 1).add_(pairs - first)
-    return out
-
-
-class _SameMaxPool2x2(torch.autograd.Function):
-    """:func:`same_max_pool_2x2` with its backward written out: the gradients autograd gives the
-    plain ops, in a few passes over the map instead of the masks, ``where``s and zero-filled slice
-    gradients of ``torch.maximum`` (a tenth of a B0 training step on a CPU)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        columns = _max_of_pairs(x, -1)
-        ctx.save_for_backward(x, columns)
-        return _max_of_pairs(columns, -2)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        x, columns = ctx.saved_tensors
-        return _max_of_pairs_backward(_max_of_pairs_backward(grad, columns, -2), x, -1)
-
-
-def same_max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
-    """Paddle's ``MaxPool2D(2, stride=1, ceil_mode=True, padding="SAME")``: each output is the max of
-    the 2x2 window whose top-left is that pixel, the window cut at the bottom and right edges (the
-    padding never wins the max).
-
-    Computed as the max of shifted views, the last column (then row) taken as it is: exact, an order
-    of magnitude faster on a CPU than ``max_pool2d`` (which computes indices too), and no infinite
-    padding value in the graph, which int8 quantization could not scale (ONNX Slice + Max + Concat).
-    Ties share the gradient, as ``torch.maximum``'s do.
-    """
-    if torch.is_grad_enabled() and x.requires_grad and not _tracing():
-        return _SameMaxPool2x2.apply(x)
-    return _max_of_pairs(_max_of_pairs(x, -1), -2)
 
 
 def zero_padded_max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
@@ -233,45 +123,11 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
             x = F.pad(x, self.pad)
-        act = self.act
-        if self.bn is None and prepacked_conv_applies(self.conv, x):  # deploy mode, inference
-            relu = isinstance(act, nn.ReLU)
-            x = prepacked_conv(self.conv, x, relu=relu)
-            act = None if relu else act
-        elif self._frozen_bn() and torch.is_grad_enabled() and not _tracing():
-            x = self._conv_frozen_bn(x)
-        else:
-            x = self.conv(x)
-            if self.bn is not None:
-                x = self.bn(x)
-        if act is not None:
-            x = act(x)
+        x = conv_bn_act(self.conv, self.bn, self.act, x)  # act(bn(conv(x))), by the fastest exact path
         if self.lab is not None:
             # x is this block's own new tensor: without autograd, the LAB may overwrite it
             x = self.lab(x, inplace=not torch.is_grad_enabled())
         return x
-
-    def _frozen_bn(self) -> bool:
-        """A BatchNorm that normalises with its running statistics (eval mode, e.g. ``norm_eval``)
-        after a plain conv: a per-channel affine map that can fold into the conv."""
-        bn = self.bn
-        return (isinstance(bn, _BatchNorm) and not bn.training and bn.track_running_stats
-                and bn.running_var is not None and type(self.conv) is nn.Conv2d)
-
-    def _conv_frozen_bn(self, x: torch.Tensor) -> torch.Tensor:
-        """``bn(conv(x))`` for a frozen BatchNorm as one conv whose weight and bias carry the BN's
-        affine map, computed here so that gradients reach the conv and BN parameters as before: the
-        activation is written once instead of twice (and read back once less in backward)."""
-        conv, bn = self.conv, self.bn
-        scale = torch.rsqrt(bn.running_var + bn.eps)
-        if bn.weight is not None:
-            scale = bn.weight * scale
-        bias = -bn.running_mean * scale
-        if bn.bias is not None:
-            bias = bias + bn.bias
-        if conv.bias is not None:
-            bias = bias + conv.bias * scale
-        return conv._conv_forward(x, conv.weight * scale.view(-1, 1, 1, 1), bias)
 
     @torch.no_grad()
     def switch_to_deploy(self):
@@ -403,7 +259,7 @@ class HGV2Stage(nn.Module):
         return self.blocks(x)
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -418,123 +274,7 @@ def stage_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
     return tuple(row[column] for row in HGNetV2.parse_arch(arch)[1]['stages'])
 
 
-# RT-DETR names its backbones by detector size (`name` in its PyTorch port, `arch` in PaddleDetection)
-RTDETR_ARCHS = {'L': 'B4', 'X': 'B5', 'H': 'B6'}
-# The arguments of the RT-DETR (PyTorch port, PaddleDetection) and D-FINE ``HGNetv2``s that differ
-# from ours, and the arguments of ours that give the same settings: a call uses one or the other.
-PORT_ARGUMENTS = {'name': ('arch', ), 'return_idx': ('out_indices', ),
-                  'freeze_at': ('frozen_stages', ), 'freeze_stem_only': ('frozen_stages', ),
-                  'freeze_norm': ('norm_eval', ), 'pretrained': ('init_cfg', )}
-
-
-def _port_arch(name) -> str:
-    if isinstance(name, str) and name.upper() in RTDETR_ARCHS:
-        return RTDETR_ARCHS[name.upper()]
-    if isinstance(name, str) and name.upper() in HGNetV2.arch_zoo:
-        return name.upper()
-    raise ValueError(f"name must be one of {sorted(HGNetV2.arch_zoo)} (D-FINE) or "
-                     f"{', '.join(f'{k} (= {v})' for k, v in RTDETR_ARCHS.items())} (RT-DETR); "
-                     f'got {name!r}')
-
-
-def _port_frozen_stages(port: dict, rtdetr_pytorch: bool) -> int:
-    """``frozen_stages`` for the ports' ``freeze_at`` / ``freeze_stem_only``. D-FINE and PaddleDetection
-    freeze the stem for ``freeze_at >= 0`` and, unless ``freeze_stem_only``, stages 1..freeze_at+1
-    (defaults: 0, True); RT-DETR's PyTorch port has no ``freeze_stem_only`` and freezes the stem and
-    stages 1..freeze_at (default -1)."""
-    rtdetr_pytorch = rtdetr_pytorch and 'freeze_stem_only' not in port
-    freeze_at = port.get('freeze_at', -1 if rtdetr_pytorch else 0)
-    stem_only = port.get('freeze_stem_only', True)
-    if not _is_int(freeze_at):
-        raise ValueError(f'freeze_at must be an int (-1: nothing frozen), got {freeze_at!r}')
-    if not isinstance(stem_only, bool):
-        raise ValueError(f'freeze_stem_only must be True or False, got {stem_only!r}')
-    if freeze_at < 0:
-        return -1
-    if rtdetr_pytorch:
-        return min(freeze_at, 4)
-    return 0 if stem_only else min(freeze_at + 1, 4)
-
-
-def translate_port_arguments(given: dict, defaults: dict) -> dict:
-    """``given`` (the arguments a caller named) with the RT-DETR / D-FINE names replaced by ours
-    (:data:`PORT_ARGUMENTS`), giving the model those ports build: ``name`` -> ``arch`` ('L', 'X',
-    'H' -> 'B4', 'B5', 'B6', also as ``arch``); ``return_idx`` -> ``out_indices``; ``freeze_at`` /
-    ``freeze_stem_only`` -> ``frozen_stages``; ``freeze_norm=True`` -> ``norm_eval=True`` and norms
-    without trainable affine parameters (D-FINE's ``FrozenBatchNorm2d``); ``pretrained=True`` -> the
-    weights that port loads, a str -> that checkpoint. Raises ValueError where both names of one
-    setting are given. ``defaults``: the defaults of ``HGNetV2.__init__``."""
-    port = {k: given[k] for k in PORT_ARGUMENTS if k in given}
-    ours = {k: v for k, v in given.items() if k not in PORT_ARGUMENTS}
-    for port_name, value in port.items():
-        for our_name in PORT_ARGUMENTS[port_name]:
-            if our_name in ours:
-                raise ValueError(
-                    f'{port_name}={value!r} (the RT-DETR/D-FINE name) and {our_name}='
-                    f'{ours[our_name]!r} set the same thing; give only one of them (README, "Coming '
-                    'from RT-DETR / D-FINE / timm")')
-    arch = ours.get('arch')
-    if isinstance(arch, str) and arch.upper() in RTDETR_ARCHS:
-        ours['arch'] = RTDETR_ARCHS[arch.upper()]
-    if 'name' in port:
-        ours['arch'] = _port_arch(port['name'])
-    if 'return_idx' in port:
-        ours['out_indices'] = port['return_idx']
-    if 'freeze_at' in port or 'freeze_stem_only' in port:
-        rtdetr_pytorch = isinstance(port.get('name'), str) and port['name'].upper() in RTDETR_ARCHS
-        ours['frozen_stages'] = _port_frozen_stages(port, rtdetr_pytorch)
-    if 'freeze_norm' in port:
-        freeze_norm = port['freeze_norm']
-        if not isinstance(freeze_norm, bool):
-            raise ValueError(f'freeze_norm must be True or False, got {freeze_norm!r}')
-        ours['norm_eval'] = freeze_norm
-        norm_cfg = ours.get('norm_cfg', defaults['norm_cfg'])
-        if freeze_norm and isinstance(norm_cfg, dict):
-            if 'norm_cfg' in ours and norm_cfg.get('requires_grad') is True:
-                raise ValueError(f'freeze_norm=True freezes the norms\' affine parameters, but '
-                                 f'norm_cfg={norm_cfg!r} trains them; drop one of the two')
-            ours['norm_cfg'] = dict(norm_cfg, requires_grad=False)
-    if 'pretrained' in port:
-        pretrained = port['pretrained']
-        if pretrained is True:
-            # imported here: the weights package builds on the model, not the other way round
-            from ..weights.zoo import port_pretrained_weights
-            checkpoint = port_pretrained_weights(port.get('name'))
-        elif isinstance(pretrained, str) and pretrained:
-            checkpoint = pretrained
-        elif pretrained in (False, None):
-            return ours
-        else:
-            raise ValueError(f'pretrained must be True, False or a checkpoint (path, URL or weights '
-                             f'name), got {pretrained!r}')
-        ours['init_cfg'] = dict(type='Pretrained', checkpoint=checkpoint)
-    return ours
-
-
-def accepts_port_arguments(init):
-    """Let ``HGNetV2.__init__`` take the RT-DETR / D-FINE argument names too
-    (:func:`translate_port_arguments`). Its own arguments are bound by name first, positional ones
-    included, so that a mix of both names for one setting is seen however it was passed."""
-    signature = inspect.signature(init)
-    defaults = {k: p.default for k, p in signature.parameters.items()}
-
-    @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
-        port = {k: kwargs.pop(k) for k in PORT_ARGUMENTS if k in kwargs}
-        given = signature.bind_partial(self, *args, **kwargs).arguments
-        given.pop('self')
-        ours = translate_port_arguments({**given, **port}, defaults)
-        try:
-            return init(self, **ours)
-        except ValueError as e:  # name the arguments the caller wrote, not only ours
-            if not port:
-                raise
-            raise ValueError(f'{e} (translated from the RT-DETR/D-FINE arguments {port})') from e
-
-    return wrapper
-
-
-@MODELS.register_module(name=['HGNetV2', 'HGNetv2'])  # HGNetv2: RT-DETR's and D-FINE's class name
+@MODELS.register_module()
 class HGNetV2(BaseModule):
     """PP-HGNetV2 backbone (PaddleClas), B0-B6.
 
@@ -576,10 +316,10 @@ class HGNetV2(BaseModule):
             zero-padded pool of timm, D-FINE, RT-DETR's PyTorch port and HF transformers, for weights
             fine-tuned with those ports. Defaults to 'paddle'.
 
-    The argument names of RT-DETR's and D-FINE's ``HGNetv2`` are accepted too, instead of ours, and
-    give the model those ports build (:func:`translate_port_arguments`): ``name`` ('B0'..'B6', or
-    RT-DETR's 'L', 'X', 'H' = B4, B5, B6), ``return_idx``, ``freeze_at``, ``freeze_stem_only``,
-    ``freeze_norm``, ``pretrained``; ``type='HGNetv2'`` finds this class too.
+    The argument names of RT-DETR's and D-FINE's ``HGNetv2`` (``name``, ``return_idx``,
+    ``freeze_at``, ``freeze_stem_only``, ``freeze_norm``, ``pretrained``) build that spelling of this
+    class, :class:`~hgnet_backbones.models.ports.HGNetv2` (also ``type='HGNetv2'``), which translates
+    them to these.
     """
 
     arch_zoo = {
@@ -622,7 +362,19 @@ class HGNetV2(BaseModule):
             (1024, 768, 2048, 3, True, True, 5, 6))),
     }
 
-    @accepts_port_arguments
+    # RT-DETR's names of its backbones, by detector size (`name` in its PyTorch port, `arch` in
+    # PaddleDetection): the same stage tables
+    arch_aliases = {'L': 'B4', 'X': 'B5', 'H': 'B6'}
+
+    def __new__(cls, *args, **kwargs):
+        # RT-DETR's / D-FINE's argument names build their spelling of the class (written so in
+        # configs under type='HGNetV2' too, as PaddleDetection's do)
+        if cls is HGNetV2:
+            from . import ports
+            if not ports.PORT_ARGUMENTS.keys().isdisjoint(kwargs):
+                cls = ports.HGNetv2
+        return super().__new__(cls)
+
     def __init__(self,
                  arch: Union[str, dict] = 'B4',
                  in_channels: int = 3,
@@ -686,18 +438,18 @@ class HGNetV2(BaseModule):
             out_indices = (out_indices, )
         out_indices = tuple(out_indices) if isinstance(out_indices, (list, tuple)) else out_indices
         if not isinstance(out_indices, tuple) or not out_indices or any(
-                not _is_int(i) or not 0 <= i <= 3 for i in out_indices):
+                not is_int(i) or not 0 <= i <= 3 for i in out_indices):
             raise ValueError(f'out_indices must be stage indices in 0..3, e.g. (1, 2, 3); got '
                              f'{out_indices!r}')
         if list(out_indices) != sorted(set(out_indices)):
             raise ValueError(f'out_indices must increase without repeats (the maps come out in '
                              f'stage order, as out_channels lists them); got {out_indices!r}, '
                              f'did you mean {tuple(sorted(set(out_indices)))!r}?')
-        if not _is_int(in_channels) or in_channels < 1:
+        if not is_int(in_channels) or in_channels < 1:
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}')
-        if not _is_int(frozen_stages) or not -1 <= frozen_stages <= 4:
+        if not is_int(frozen_stages) or not -1 <= frozen_stages <= 4:
             raise ValueError(f'frozen_stages must be an int in -1..4, got {frozen_stages!r}')
-        if out_stride not in (8, 16, 32) or not _is_int(out_stride):
+        if out_stride not in (8, 16, 32) or not is_int(out_stride):
             raise ValueError(f'out_stride must be 32, 16 or 8, got {out_stride!r}')
         for name, value, allowed in (('use_lab', use_lab, 'True, False or None (the arch\'s value)'),
                                      ('norm_eval', norm_eval, 'True or False'),
@@ -715,11 +467,13 @@ class HGNetV2(BaseModule):
 
     @classmethod
     def parse_arch(cls, arch: Union[str, dict]) -> Tuple[str, Dict]:
-        """Return ``(name, settings)`` for an arch name ('B0'..'B6', any case) or a settings dict."""
+        """Return ``(name, settings)`` for an arch name ('B0'..'B6' or an alias of
+        :attr:`arch_aliases`, any case) or a settings dict."""
         if isinstance(arch, str):
-            name = arch.upper()
+            name = cls.arch_aliases.get(arch.upper(), arch.upper())
             if name not in cls.arch_zoo:
                 raise ValueError(f'Unknown HGNetV2 arch {arch!r}; choose one of {sorted(cls.arch_zoo)} '
+                                 f'(or {", ".join(cls.arch_aliases)}, RT-DETR\'s names of B4, B5, B6), '
                                  'or pass a dict with stem_channels, stages and use_lab')
             return name, cls.arch_zoo[name]
         if not isinstance(arch, dict):
@@ -729,7 +483,7 @@ class HGNetV2(BaseModule):
             raise ValueError(f'Custom HGNetV2 arch is missing {sorted(missing)}')
         stem = arch['stem_channels']
         if not isinstance(stem, (list, tuple)) or len(stem) != 2 or not all(
-                _is_int(c) and c > 0 for c in stem):
+                is_int(c) and c > 0 for c in stem):
             raise ValueError(f'Custom HGNetV2 arch: stem_channels must be two positive ints '
                              f'(mid, out), got {stem!r}')
         if not isinstance(arch['use_lab'], bool):
@@ -743,7 +497,7 @@ class HGNetV2(BaseModule):
         for i, row in enumerate(stages):
             cfg = dict(zip(STAGE_FIELDS, row))
             bad = [k for k, v in cfg.items() if not (
-                isinstance(v, bool) if k in ('downsample', 'light_block') else _is_int(v) and v > 0)]
+                isinstance(v, bool) if k in ('downsample', 'light_block') else is_int(v) and v > 0)]
             if bad or cfg['kernel_size'] % 2 == 0:
                 raise ValueError(f'Custom HGNetV2 arch, stage {i}: {bad or ["kernel_size"]} invalid in '
                                  f'{cfg} (channels, blocks, layers: positive ints; kernel_size odd; '
@@ -755,19 +509,13 @@ class HGNetV2(BaseModule):
         return 'custom', dict(stem_channels=tuple(stem), stages=stages, use_lab=arch['use_lab'])
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        contiguous = x.is_contiguous() and not _tracing()
-        if contiguous and torch.is_grad_enabled() and x.device.type == 'cpu' and \
-                x.dtype in _ONEDNN_DTYPES and x.dim() == 4:
-            # training on a CPU: oneDNN's native layout, no reorder of the activations around every
-            # conv, forward and backward (measured: steps 0.8-0.9 of NCHW's; not so at inference,
-            # where B5/B6 are slower); the maps are returned in the input's layout
-            x = x.contiguous(memory_format=torch.channels_last)
+        x, to_input_layout = compute_layout(x)  # channels_last for training on a CPU
         x = checkpointed(self.stem, x, self.with_cp)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x.contiguous() if contiguous else x)
+                outs.append(to_input_layout(x))
         return tuple(outs)
 
     def switch_to_deploy(self):
@@ -796,7 +544,7 @@ class HGNetV2(BaseModule):
 
     def init_weights(self):
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            # imported here: the weights package builds on the model, not the other way round
+            # the one call into the weights layer, imported here: it builds on the model
             from ..weights.load import load_pretrained_backbone
             load_pretrained_backbone(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'),
                                      map_location=self.init_cfg.get('map_location', 'cpu'))

@@ -9,7 +9,8 @@ import os
 from typing import Dict, List, NamedTuple, Optional
 
 from ..fileio import write_text
-from ..models.hgnetv2 import RTDETR_ARCHS
+from ..models.hgnetv2 import HGNetV2
+from ..models.ports import DFINE_RELEASE, RTDETR_RELEASE
 
 PADDLECLAS_WEIGHTS_URL = 'https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/'
 # A mirror of PaddleClas's weight folder (same file names) replaces it when this variable is set,
@@ -75,9 +76,6 @@ class PortWeights(NamedTuple):
     arch: Optional[str]
 
 
-# The releases RT-DETR's and D-FINE's HGNetv2(pretrained=True) load (PyTorch files), by `name`
-DFINE_RELEASE = 'PPHGNetV2_{}_stage1'  # B0..B6, the stage-1 weights
-RTDETR_RELEASE = 'PPHGNetV2_{}_ssld_pretrained_from_paddle'  # L, X, H
 # timm's pretrained tags of hgnetv2_b*: the first is timm's default (a bare 'hgnetv2_b4')
 TIMM_TAGS = ('ssld_stage2_ft_in1k', 'ssld_stage1_in22k_in1k')
 # D-FINE's detectors on the Hugging Face Hub (transformers' DFineForObjectDetection), by backbone
@@ -92,7 +90,8 @@ DFINE_HF_MODELS = {
 def _port_weights() -> Dict[str, PortWeights]:
     names = {}
     releases = [(DFINE_WEIGHTS_URL, DFINE_RELEASE.format(arch), arch) for arch in MODEL_ZOO] + \
-        [(RTDETR_WEIGHTS_URL, RTDETR_RELEASE.format(size), arch) for size, arch in RTDETR_ARCHS.items()]
+        [(RTDETR_WEIGHTS_URL, RTDETR_RELEASE.format(size), arch)
+         for size, arch in HGNetV2.arch_aliases.items()]
     for folder, release, arch in releases:
         names[release] = names[f'{release}.pth'] = PortWeights(f'{folder}{release}.pth', arch)
     for arch in MODEL_ZOO:
@@ -119,21 +118,13 @@ def port_weights(name: str) -> Optional[PortWeights]:
     return PORT_WEIGHTS.get(name)
 
 
-def port_pretrained_weights(name: Optional[str]) -> str:
-    """The weights RT-DETR's / D-FINE's ``HGNetv2(name=..., pretrained=True)`` loads: RT-DETR's release
-    for 'L', 'X', 'H', D-FINE's stage-1 release for 'B0'..'B6'; without a name, PaddleClas's stage 1."""
-    if name is None:
-        return 'ssld_stage1'
-    return (RTDETR_RELEASE if name.upper() in RTDETR_ARCHS else DFINE_RELEASE).format(name.upper())
-
-
 def known_weight_names() -> List[str]:
     """The weights names a checkpoint source may be, by family, for error messages."""
     archs = list(MODEL_ZOO)
     return [f"{', '.join(WEIGHT_FILES)} (PaddleClas's, of the backbone's arch)",
             f'paddleclas://{archs[0]}..{archs[-1]}/<{"|".join(WEIGHT_FILES)}>',
             f"D-FINE's {DFINE_RELEASE.format(archs[0])} .. {DFINE_RELEASE.format(archs[-1])}",
-            f"RT-DETR's {RTDETR_RELEASE.format('<' + '|'.join(RTDETR_ARCHS) + '>')}",
+            f"RT-DETR's {RTDETR_RELEASE.format('<' + '|'.join(HGNetV2.arch_aliases) + '>')}",
             f"timm's [timm/]hgnetv2_{archs[0].lower()}..{archs[-1].lower()}[.<{'|'.join(TIMM_TAGS)}>]",
             f"Hugging Face's ustc-community/<{'|'.join(sum(DFINE_HF_MODELS.values(), ()))}>",
             f'{HF_HUB_PREFIX}<Hugging Face model id>']

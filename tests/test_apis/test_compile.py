@@ -47,13 +47,13 @@ def _losses(config: str, work_dir: Path, options: dict, compile_cfg=None) -> lis
 
 
 def _check_same_losses(config, tmp_path, options):
-    from hgnet_backbones.models import hgnetv2
+    from hgnet_backbones.models import fast_paths
     # the eager reference in NCHW, the layout the compiled graph computes in: eager training on a CPU
     # computes in channels_last, whose float32 BatchNorm rounds differently, and AdamW's first update
     # (about lr * sign(grad)) turns that rounding in a near-zero gradient into a full step (measured:
     # the second mmseg loss 4e-4 apart). Its gradients are checked in float64 in test_hgnetv2.py.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hgnetv2, '_ONEDNN_DTYPES', ())
+        patch.setattr(fast_paths, 'ONEDNN_DTYPES', ())
         eager = _losses(config, tmp_path / 'eager', options)
     compiled = _losses(config, tmp_path / 'compiled', options, COMPILE)
     assert len(eager) == len(compiled) >= 2

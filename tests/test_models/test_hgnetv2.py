@@ -267,7 +267,7 @@ def test_out_stride_keeps_parameters_and_changes_only_strides_and_dilations(out_
 
 
 def test_stem_pool_is_paddles_same_max_pool_whose_padding_never_wins():
-    from hgnet_backbones.models.hgnetv2 import same_max_pool_2x2
+    from hgnet_backbones.models.fast_paths import same_max_pool_2x2
     x = -1 - torch.rand(2, 3, 5, 6, dtype=torch.float64)  # all negative: zero padding would win
     out = same_max_pool_2x2(x)
     assert out.shape == x.shape
@@ -362,7 +362,8 @@ def test_frozen_batchnorm_folds_into_the_conv_with_the_plain_float64_gradients(m
 
     outs, x_grad, grads = step(model)
     assert not bn_calls  # every frozen BatchNorm ran inside its conv
-    monkeypatch.setattr(ConvBNAct, '_frozen_bn', lambda self: False)  # the plain conv -> BatchNorm
+    from hgnet_backbones.models import fast_paths
+    monkeypatch.setattr(fast_paths, '_frozen_bn', lambda conv, bn: False)  # the plain conv -> BatchNorm
     ref_outs, ref_x_grad, ref_grads = step(plain)
     assert grads.keys() == ref_grads.keys() and any('bn.weight' in n for n in grads)
     for name, a, b in [('input', x_grad, ref_x_grad), *[(f'map {i}', o, r) for i, (o, r) in
@@ -381,8 +382,8 @@ def _deploy_model(arch='B0'):
 
 @pytest.mark.parametrize('channels_last', [False, True], ids=['nchw', 'channels_last'])
 def test_deploy_mode_prepacked_convs_equal_the_plain_convs_at_any_size(monkeypatch, channels_last):
-    from hgnet_backbones.models import hgnetv2
-    if not hgnetv2._MKLDNN_CONV:
+    from hgnet_backbones.models import fast_paths
+    if not fast_paths.MKLDNN_CONV:
         pytest.skip('this torch has no oneDNN convolution with prepacked weights')
     model = _deploy_model()
     convs = [m.conv for m in model.modules() if isinstance(m, ConvBNAct)]
@@ -391,8 +392,8 @@ def test_deploy_mode_prepacked_convs_equal_the_plain_convs_at_any_size(monkeypat
               ((1, 3, 96, 128), (2, 3, 70, 50))]
     with torch.no_grad():
         packed = [model(x) for x in inputs]
-    assert all(conv in hgnetv2._PACKED_WEIGHTS for conv in convs)
-    monkeypatch.setattr(hgnetv2, 'prepacked_conv_applies', lambda conv, x: False)
+    assert all(conv in fast_paths.PACKED_WEIGHTS for conv in convs)
+    monkeypatch.setattr(fast_paths, 'prepacked_conv_applies', lambda conv, x: False)
     with torch.no_grad():
         plain = [model(x) for x in inputs]
     for outs, refs in zip(packed, plain):
@@ -402,8 +403,8 @@ def test_deploy_mode_prepacked_convs_equal_the_plain_convs_at_any_size(monkeypat
 
 
 def test_deploy_mode_prepacked_convs_follow_new_weights_and_skip_autograd(monkeypatch):
-    from hgnet_backbones.models import hgnetv2
-    if not hgnetv2._MKLDNN_CONV:
+    from hgnet_backbones.models import fast_paths
+    if not fast_paths.MKLDNN_CONV:
         pytest.skip('this torch has no oneDNN convolution with prepacked weights')
     model, other = _deploy_model(), _deploy_model()
     with torch.no_grad():
@@ -417,13 +418,13 @@ def test_deploy_mode_prepacked_convs_follow_new_weights_and_skip_autograd(monkey
         refs = other(x)
     for a, b in zip(outs, refs):
         assert float((a - b).abs().max() / b.abs().max()) <= 1e-5
-    hgnetv2._PACKED_WEIGHTS.clear()
+    fast_paths.PACKED_WEIGHTS.clear()
     copy.deepcopy(model)(x)[0].sum().backward()  # autograd on: plain convs, nothing packed
-    assert len(hgnetv2._PACKED_WEIGHTS) == 0
+    assert len(fast_paths.PACKED_WEIGHTS) == 0
 
 
 def test_stem_pool_gradients_equal_the_padded_max_of_shifted_views_at_ties():
-    from hgnet_backbones.models.hgnetv2 import same_max_pool_2x2
+    from hgnet_backbones.models.fast_paths import same_max_pool_2x2
 
     def padded(x):  # the plain computation: pad with -inf, then the max of shifted views
         x = torch.nn.functional.pad(x, (0, 1, 0, 1), value=float('-inf'))
@@ -444,7 +445,7 @@ def test_stem_pool_gradients_equal_the_padded_max_of_shifted_views_at_ties():
 
 
 def test_cpu_channels_last_compute_gives_the_nchw_float64_gradients(monkeypatch):
-    from hgnet_backbones.models import hgnetv2
+    from hgnet_backbones.models import fast_paths
     torch.manual_seed(0)
     model = _random_norms(HGNetV2(arch='B0', out_indices=(0, 1, 2, 3)).double()).train()
     plain = copy.deepcopy(model)
@@ -458,10 +459,10 @@ def test_cpu_channels_last_compute_gives_the_nchw_float64_gradients(monkeypatch)
         return outs, inp.grad, {n: p.grad for n, p in net.named_parameters()}
 
     # on a CPU the float32 / bfloat16 backbone computes in channels_last; here in float64 too
-    monkeypatch.setattr(hgnetv2, '_ONEDNN_DTYPES', (torch.float64, ))
+    monkeypatch.setattr(fast_paths, 'ONEDNN_DTYPES', (torch.float64, ))
     outs, x_grad, grads = step(model)
     assert all(o.is_contiguous() for o in outs)  # returned in the input's layout
-    monkeypatch.setattr(hgnetv2, '_ONEDNN_DTYPES', ())
+    monkeypatch.setattr(fast_paths, 'ONEDNN_DTYPES', ())
     ref_outs, ref_x_grad, ref_grads = step(plain)
     for a, b in zip(outs, ref_outs):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)

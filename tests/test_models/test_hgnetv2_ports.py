@@ -6,6 +6,7 @@ from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from hgnet_backbones import HGNetV2
+from hgnet_backbones.models import HGNetv2
 from hgnet_backbones.analysis import relative_error
 
 FROZEN_BN = dict(type='BN', requires_grad=False)
@@ -47,7 +48,8 @@ def test_port_backbone_dict_builds_in_mmdet_as_its_native_settings(case):
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmdet'):
         port, native = MODELS.build(port_cfg), MODELS.build(native_cfg)
-    assert type(port) is HGNetV2
+    # the ports' names build their spelling of the class, our names the class itself
+    assert type(port) is HGNetv2 and type(native) is HGNetV2
     port.load_state_dict(native.state_dict())
     assert {k: p.requires_grad for k, p in port.named_parameters()} == \
         {k: p.requires_grad for k, p in native.named_parameters()}
@@ -62,6 +64,23 @@ def test_port_backbone_dict_builds_in_mmdet_as_its_native_settings(case):
         assert len(outs) == len(expected) == len(native.out_indices)
         for a, b in zip(outs, expected):
             assert torch.equal(a, b), model_mode
+
+
+@pytest.mark.parametrize('type_name', ['HGNetV2', 'HGNetv2', 'PPHGNetV2'])
+def test_each_spelling_of_the_class_finds_the_port_arguments(type_name):
+    """RT-DETR / D-FINE configs write ``HGNetv2``, PaddleDetection's ``PPHGNetV2`` (and ours, as
+    PaddleDetection's configs spell it, ``HGNetV2``); each takes ``name='L'`` as B4."""
+    MODELS = pytest.importorskip('mmdet.registry').MODELS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(dict(type=type_name, name='L', return_idx=[3]))
+    assert isinstance(model, HGNetv2) and model.arch_name == 'B4' and model.out_indices == (3, )
+
+
+def test_rtdetr_arch_aliases_are_the_stage_tables_of_b4_b5_b6():
+    for alias, arch in (('L', 'B4'), ('x', 'B5'), ('H', 'B6')):
+        assert HGNetV2.parse_arch(alias) == (arch, HGNetV2.arch_zoo[arch])
+    with pytest.raises(ValueError, match=r"Unknown HGNetV2 arch 'M'.*L, X, H"):
+        HGNetV2(arch='M')
 
 
 def test_freeze_norm_freezes_every_norms_statistics_and_affine_parameters():

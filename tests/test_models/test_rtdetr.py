@@ -17,8 +17,9 @@ from hgnet_backbones import stage_channels
 from hgnet_backbones.analysis import relative_error
 from hgnet_backbones.apis.config import build_model, load_config
 from hgnet_backbones.apis.demo import tiny_detection_run
-from hgnet_backbones.models.rtdetr import (convert_hf_rtdetr_v2, convert_hf_rtdetr_v2_file,
-                                          model_settings_from_hf, rtdetr_varifocal_loss)
+from hgnet_backbones.models.rtdetr import rtdetr_varifocal_loss
+from hgnet_backbones.weights.convert import (convert_hf_rtdetr_v2, convert_hf_rtdetr_v2_file,
+                                             model_settings_from_hf)
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs/rtdetr/rtdetr_hgnetv2-b4_4xb4-72e_coco.py'

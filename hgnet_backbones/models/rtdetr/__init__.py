@@ -7,11 +7,11 @@ is imported, which ``import hgnet_backbones`` does not do. Configs import it:
 - :class:`RTDETR` (:mod:`.detector`): the detector, over mmdet's DINO;
 - :class:`RTDETRHybridEncoder` (:mod:`.hybrid_encoder`): the neck (AIFI + CCFM);
 - :class:`RTDETRTransformerDecoder` (:mod:`.decoder`): the decoder, mmdet's deformable DETR layers;
-- :class:`RTDETRHead` (:mod:`.head`) and :class:`RTDETRVarifocalLoss` (:mod:`.loss`);
-- :func:`convert_hf_rtdetr_v2` and :func:`convert_hf_rtdetr_v2_file` (:mod:`.convert`): transformers'
-  RT-DETRv2 weights in this layout (``tools/convert_rtdetr.py``).
+- :class:`RTDETRHead` (:mod:`.head`) and :class:`RTDETRVarifocalLoss` (:mod:`.loss`).
+
+transformers' RT-DETRv2 weights are converted to this layout by
+:mod:`hgnet_backbones.weights.convert.rtdetr` (``tools/convert_rtdetr.py``).
 """
-from .convert import convert_hf_rtdetr_v2, convert_hf_rtdetr_v2_file, model_settings_from_hf
 from .decoder import RTDETRTransformerDecoder
 from .detector import RTDETR
 from .head import RTDETRHead
@@ -19,6 +19,4 @@ from .hybrid_encoder import RTDETRHybridEncoder
 from .loss import RTDETRVarifocalLoss, rtdetr_varifocal_loss
 
 __all__ = ['RTDETR', 'RTDETRHead', 'RTDETRHybridEncoder', 'RTDETRTransformerDecoder',
-           'RTDETRVarifocalLoss', 'convert_hf_rtdetr_v2', 'convert_hf_rtdetr_v2_file',
-           'model_settings_from_hf',
-           'rtdetr_varifocal_loss']
+           'RTDETRVarifocalLoss', 'rtdetr_varifocal_loss']

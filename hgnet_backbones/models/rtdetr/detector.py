@@ -45,7 +45,7 @@ class RTDETR(DINO):
 
     Inference matches transformers' ``RTDetrV2ForObjectDetection`` (decoder method 'default', equal
     points per level) given the same backbone maps, once its weights pass through
-    :func:`hgnet_backbones.models.rtdetr.convert_hf_rtdetr_v2`.
+    :func:`hgnet_backbones.weights.convert.convert_hf_rtdetr_v2`.
 
     Args:
         backbone, neck, decoder, bbox_head, num_queries, train_cfg, test_cfg, data_preprocessor,

@@ -11,8 +11,8 @@ from typing import Callable, Dict, Mapping, Tuple
 import numpy as np
 import torch
 
-from ..models.hgnetv2 import HGNetV2
-from .read import PADDLE_NAME_TABLE_KEY, CheckpointError
+from ...models.hgnetv2 import HGNetV2
+from ..read import PADDLE_NAME_TABLE_KEY, CheckpointError
 
 # timm (and D-FINE) names -> ours; Paddle's names are ours already
 TIMM_RENAMES = (('.aggregation.0.', '.aggregation_squeeze_conv.'),

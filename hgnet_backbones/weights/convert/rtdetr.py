@@ -1,8 +1,7 @@
 """Hugging Face ``transformers`` RT-DETRv2 checkpoints (``RTDetrV2ForObjectDetection``, what the hub
 holds) in this package's mmdet layout: encoder, decoder and heads; the backbone is left out (ours is
 HGNetV2, loaded from its own weights). Nothing here imports mmdet or transformers; files are read
-by :func:`hgnet_backbones.weights.read_checkpoint` (nothing in them is run; imported when called, as
-the model layer does not import the weights package) and written atomically."""
+by :func:`hgnet_backbones.weights.read_checkpoint` (nothing in them is run) and written atomically."""
 import json
 import os
 import re
@@ -11,6 +10,8 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 
 from ...fileio import atomic_open
+from ..read import read_checkpoint
+from .backbone import check_finite
 
 # the weights files of a transformers model folder (save_pretrained), in the order they are looked for
 HF_WEIGHTS_FILES = ('model.safetensors', 'pytorch_model.bin')
@@ -241,8 +242,6 @@ def convert_hf_rtdetr_v2_file(src: str, dst: str) -> dict:
         ``config.json`` is found, the model settings (:func:`model_settings_from_hf`) the weights
         need in the mmdet config.
     """
-    from ...weights.convert import check_finite
-    from ...weights.read import read_checkpoint
     path, config_path = _hf_files(os.path.expanduser(src))
     if os.path.exists(dst) and os.path.samefile(path, dst):
         raise ValueError(f'the output {dst} is the input checkpoint itself; write the converted '
