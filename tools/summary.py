@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hgnet_backbones.analysis import backbone_summary, count_params
 from hgnet_backbones.apis.config import build_model, codebase_of, load_config, tensor_outputs
+from hgnet_backbones.models import HGNetV2
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 DEFAULT_CONFIGS = [
@@ -20,7 +21,7 @@ DEFAULT_CONFIGS = [
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--archs', nargs='+', default=['B0', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6'])
+    parser.add_argument('--archs', nargs='+', default=list(HGNetV2.arch_zoo))
     parser.add_argument('--configs', nargs='*', default=[str(c) for c in DEFAULT_CONFIGS])
     args = parser.parse_args(argv)
 
