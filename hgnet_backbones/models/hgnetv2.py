@@ -366,13 +366,14 @@ class HGNetV2(BaseModule):
     # PaddleDetection): the same stage tables
     arch_aliases = {'L': 'B4', 'X': 'B5', 'H': 'B6'}
 
+    # argument name -> the class that spells this model with another implementation's argument
+    # names: a call with such a name builds that class (:mod:`.ports` adds RT-DETR's and D-FINE's
+    # HGNetv2, as configs also write their names under type='HGNetV2')
+    other_spellings: Dict[str, type] = {}
+
     def __new__(cls, *args, **kwargs):
-        # RT-DETR's / D-FINE's argument names build their spelling of the class (written so in
-        # configs under type='HGNetV2' too, as PaddleDetection's do)
         if cls is HGNetV2:
-            from . import ports
-            if not ports.PORT_ARGUMENTS.keys().isdisjoint(kwargs):
-                cls = ports.HGNetv2
+            cls = next((c for name, c in HGNetV2.other_spellings.items() if name in kwargs), cls)
         return super().__new__(cls)
 
     def __init__(self,

@@ -144,3 +144,6 @@ class HGNetv2(HGNetV2):
             if not port:
                 raise
             raise ValueError(f'{e} (translated from the RT-DETR/D-FINE arguments {port})') from e
+
+
+HGNetV2.other_spellings.update(dict.fromkeys(PORT_ARGUMENTS, HGNetv2))
