@@ -20,12 +20,29 @@ def build(source: Path, out: Path) -> subprocess.CompletedProcess:
                            str(source), str(out)], capture_output=True, text=True, timeout=300)
 
 
-def test_docs_build_without_a_warning(tmp_path):
-    result = build(DOCS, tmp_path / 'html')
+@pytest.fixture(scope='module')
+def html(tmp_path_factory):
+    out = tmp_path_factory.mktemp('docs') / 'html'
+    return build(DOCS, out), out
+
+
+def test_docs_build_without_a_warning(html):
+    result, out = html
     assert result.returncode == 0, result.stderr
     assert 'WARNING' not in result.stderr, result.stderr
     pages = {p.stem for p in DOCS.glob('*.md')}
-    assert pages <= {p.stem for p in (tmp_path / 'html').glob('*.html')}
+    assert pages <= {p.stem for p in out.glob('*.html')}
+
+
+def test_readme_links_into_the_docs_name_built_pages_and_headings(html):
+    _, out = html
+    links = re.findall(r'\]\(docs/(\w+)\.md(?:#([\w-]+))?\)', (REPO / 'README.md').read_text())
+    assert len(links) > 10
+    for page, anchor in links:
+        built = out / f'{page}.html'
+        assert built.is_file(), page
+        if anchor:
+            assert f'id="{anchor}"' in built.read_text(), f'{page}.md#{anchor}'
 
 
 def test_docs_build_fails_on_a_link_to_a_missing_heading_or_page(tmp_path):
