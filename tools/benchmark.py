@@ -52,6 +52,8 @@ from hgnet_backbones.fileio import atomic_path, write_text
 from hgnet_backbones.weights.convert import to_timm_state_dict
 from hgnet_backbones.weights.zoo import MODEL_ZOO
 
+from docs_table import write_docs_table
+
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 DEPLOY_CONFIGS = Path(TOOLS).parent / 'configs' / 'deploy'
 INFERENCE_PATHS = ('timm eager', 'ours eager', 'ours deploy', 'ours deploy channels_last',
@@ -749,6 +751,9 @@ def main(argv=None):
     parser.add_argument('--memory-batch', type=int, default=8)
     parser.add_argument('--no-sizes', action='store_true', help='skip the params/FLOPs table')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
+    parser.add_argument('--write-table', metavar='FILE',
+                        help='also write the Markdown tables to FILE, headed by a comment naming this '
+                        'command (the docs include docs/_generated/benchmark_*.md)')
     args = parser.parse_args(argv)
     if len(args.quant_models) % 2:
         parser.error('--quant-models takes CONFIG CHECKPOINT pairs')
@@ -784,8 +789,11 @@ def main(argv=None):
         memory.append(row)
     command = 'python tools/benchmark.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
     files = write_table(results, sizes, memory, args.out_dir, command)
+    table = open(files['md']).read()
+    if args.write_table:
+        write_docs_table(args.write_table, command, table)
     print()
-    print(open(files['md']).read())
+    print(table)
     print('wrote', ', '.join(files.values()))
 
 

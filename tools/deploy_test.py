@@ -11,6 +11,7 @@ Writes WORK_DIR/deploy_eval_report.json; exits with 1 where a backend's metric i
 PyTorch's than hgnet_backbones.deploy.evaluate.METRIC_TOLERANCE (0.5 percentage points in fp32).
 """
 import argparse
+import shlex
 import sys
 
 from mmengine.config import DictAction
@@ -18,6 +19,8 @@ from mmengine.config import DictAction
 from hgnet_backbones import use_safe_checkpoint_loading
 from hgnet_backbones.apis import load_config
 from hgnet_backbones.deploy.evaluate import evaluate, report_table
+
+from docs_table import write_docs_table
 
 
 def main(argv=None):
@@ -33,13 +36,20 @@ def main(argv=None):
                         'run (PyTorch and ONNX Runtime run on the CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help="override the model config's entries, e.g. its dataset's data_root")
+    parser.add_argument('--write-table', metavar='FILE',
+                        help='also write the table to FILE, headed by a comment naming this command '
+                        '(the docs include docs/_generated/deploy_eval_*.md)')
     args = parser.parse_args(argv)
     use_safe_checkpoint_loading()
     report = evaluate(args.deploy_cfg, load_config(args.model_cfg, args.cfg_options), args.checkpoint,
                       args.work_dir, onnx_file=args.onnx, batch_size=args.batch_size,
                       device=args.device)
+    table = report_table(report)
+    if args.write_table:
+        command = 'python tools/deploy_test.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
+        write_docs_table(args.write_table, command, table)
     print()
-    print(report_table(report))
+    print(table)
     if not report['passed']:
         sys.exit(1)
 

@@ -73,8 +73,8 @@ def translate_port_arguments(ours: dict, port: dict) -> dict:
             if our_name in ours:
                 raise ValueError(
                     f'{port_name}={value!r} (the RT-DETR/D-FINE name) and {our_name}='
-                    f'{ours[our_name]!r} set the same thing; give only one of them (docs, "Coming '
-                    'from RT-DETR / D-FINE / timm")')
+                    f'{ours[our_name]!r} set the same thing; give only one of them (see '
+                    'docs/other_implementations.md)')
     if 'name' in port:
         ours['arch'] = _port_arch(port['name'])
     if 'return_idx' in port:

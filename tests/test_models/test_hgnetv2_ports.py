@@ -1,5 +1,5 @@
 """The RT-DETR / D-FINE argument names of the backbone, and the zero-padded stem pool of timm, D-FINE
-and RT-DETR's PyTorch port (README, "Coming from RT-DETR / D-FINE / timm")."""
+and RT-DETR's PyTorch port (docs/other_implementations.md)."""
 import pytest
 import torch
 from mmengine.registry import DefaultScope

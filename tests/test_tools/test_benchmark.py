@@ -14,7 +14,7 @@ def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, ca
     tool.main(['--archs', 'B0', '--batches', '1', '2', '--warmup', '1', '--repeats', '2',
                '--paths', 'timm eager', 'ours eager', 'ours deploy', 'ours deploy channels_last',
                'ours onnxruntime', '--train-archs', '--memory-archs', 'B0', '--memory-batch', '1',
-               '--out-dir', str(tmp_path)])
+               '--out-dir', str(tmp_path), '--write-table', str(tmp_path / 'docs_table.md')])
     rows = list(csv.DictReader(open(tmp_path / 'benchmark.csv')))
     paths = {r['path'] for r in rows}
     assert {'timm eager', 'ours eager', 'ours deploy', 'ours onnxruntime'} <= paths
@@ -32,6 +32,11 @@ def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, ca
     assert f"Machine: {cpu['cpu']} (" in table and set(cpu['cpu_flags']) <= set(tool.CPU_FLAGS)
     assert (tmp_path / 'benchmark.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert 'benchmark.md' in capsys.readouterr().out
+    # the same tables for the docs, under the command that wrote them
+    docs_table = (tmp_path / 'docs_table.md').read_text()
+    assert docs_table.startswith('<!-- Written by tools/benchmark.py --write-table; regenerate with\n'
+                                 '  python tools/benchmark.py --archs B0 ')
+    assert docs_table.endswith('\n\n' + table)
 
 
 def test_training_steps_check_outputs_and_gradients_against_ours_and_time_every_path():

@@ -1,3 +1,7 @@
+"""The config folders' metafile.yml and README.md, and model-index.yml, as tools/make_metafile.py
+writes them from PaddleClas's published weights (hgnet_backbones/weights/zoo.py) and the models the
+configs build."""
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,11 +10,13 @@ import yaml
 
 from hgnet_backbones.analysis import count_flops, count_params, image_data_samples
 from hgnet_backbones.apis import build_model, load_config
-from hgnet_backbones.weights.zoo import (DOWNSTREAM_COLLECTIONS, MODEL_ZOO, PADDLECLAS_WEIGHTS_URL,
-                                         classification_readme, downstream_metafile,
-                                         downstream_readme, metafile)
+from hgnet_backbones.weights.zoo import MODEL_ZOO, PADDLECLAS_WEIGHTS_URL
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools'))
+from make_metafile import (DOWNSTREAM_COLLECTIONS, classification_readme, downstream_metafile,  # noqa: E402
+                           downstream_readme, metafile)
+
 METAFILE = REPO / 'configs/hgnetv2/metafile.yml'
 
 
@@ -48,7 +54,6 @@ def test_metafile_sizes_are_measured_on_its_configs(saved, codebases):
         assert model['Weights'].startswith(PADDLECLAS_WEIGHTS_URL)
     b0 = next(m for m in saved['Models'] if m['Name'].startswith('hgnetv2-b0'))
     assert b0['Metadata']['FLOPs'] == count_flops(build_model(load_config(str(REPO / b0['Config']))))
-
 
 
 def _downstream(folder):
