@@ -134,9 +134,9 @@ def quantize(model, calibration: Iterable[Inputs], xml_file: Optional[str] = Non
 
 
 def top1_agreement(outputs: List[List[np.ndarray]], targets: List[Any]) -> float:
-    """A :data:`Metric` for classifiers: the share of inputs whose top-1 class (argmax of the last
-    output, one image per input) is the target's, a class index or, as the float32 model's outputs
-    are the default targets, the float32 model's top-1 (no labels needed)."""
+    """A :data:`Metric` for classifiers: the share of inputs (one image each) whose top-1 class, the
+    argmax of the last output, is their target's: a class index (a label), or the argmax of outputs,
+    the float32 model's by default (agreement with it, which needs no labels)."""
     def top1(x):
         return int(np.argmax(x[-1] if isinstance(x, (list, tuple)) else x))
     return float(np.mean([top1(o) == top1(t) for o, t in zip(outputs, targets)]))
