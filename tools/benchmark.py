@@ -9,8 +9,9 @@ ImageNet top-1 against the measured latency.
 Inference paths: timm eager (the baseline), ours eager, ours deploy (BN folded; on a CPU each conv runs
 as one oneDNN primitive with its weights reordered once), + channels_last, + torch.compile (Inductor
 with freezing; channels_last on a CPU), ONNX Runtime (CPU, or its CUDA provider on a GPU; its idle
-threads don't spin, so they take no core from the next path timed), TensorRT (GPU, fp32 and fp16,
-where `tensorrt` >= 10 and the deploy extra are installed).
+threads don't spin, so they take no core from the next path timed), OpenVINO (CPU, fp32 and, where the
+CPU has it, bf16, each pinned), TensorRT (GPU, fp32 and fp16, where `tensorrt` >= 10 and the deploy
+extra are installed).
 
 Training steps (forward, backward, SGD update; the loss is the mean square of the last stage map):
 timm and ours in eager mode, channels_last, and (ours) torch.compile, for a classification input
@@ -18,9 +19,10 @@ timm and ours in eager mode, channels_last, and (ours) torch.compile, for a clas
 input (batch 2, 640x640, frozen BatchNorm statistics and stem, as the mmdet configs train).
 
 Int8 and bf16 (``--quant-models``, a classifier trained on an ImageNet-format set such as the tiny
-one): ONNX Runtime with static int8 quantization calibrated on the set's training images, and our
-deploy mode in bfloat16 (where the CPU has native bf16), timed on the backbone at 224x224 and
-compared with float32 on the set's validation images (top-1 agreement, logits' relative error).
+one): ONNX Runtime with static int8 quantization and OpenVINO with NNCF's, both calibrated on the set's
+training images, and our deploy mode and OpenVINO in bfloat16 (where the CPU has native bf16), timed on
+the backbone at 224x224 and compared with float32 on the set's validation images (top-1 agreement,
+logits' relative error).
 
 Each path's output is checked against our eager model (training: and the gradients) before it is
 timed. Timings interleave the paths (one call of each per round), so ratios stay fair on a shared
@@ -29,6 +31,7 @@ machine; the header records the CPU, its AVX-512 / VNNI / BF16 / AMX flags and t
 import argparse
 import copy
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -57,11 +60,15 @@ from docs_table import write_docs_table
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 DEPLOY_CONFIGS = Path(TOOLS).parent / 'configs' / 'deploy'
 INFERENCE_PATHS = ('timm eager', 'ours eager', 'ours deploy', 'ours deploy channels_last',
-                   'ours deploy compile', 'ours onnxruntime', 'ours tensorrt')
+                   'ours deploy compile', 'ours onnxruntime', 'ours openvino', 'ours openvino bf16',
+                   'ours tensorrt')
 TRAINING_PATHS = ('timm eager', 'timm channels_last', 'ours eager', 'ours channels_last',
                   'ours compile', 'ours compile channels_last')
 QUANT_PATHS = ('timm eager', 'ours deploy', 'ours onnxruntime', 'ours onnxruntime int8',
-               'ours deploy bf16', 'ours deploy compile bf16')
+               'ours openvino int8', 'ours deploy bf16', 'ours deploy compile bf16',
+               'ours openvino bf16')
+# the OpenVINO inference paths and the precision each computes in, pinned (never OpenVINO's choice)
+OPENVINO_PATHS = {'ours openvino': 'fp32', 'ours openvino bf16': 'bf16'}
 GPU_PRECISIONS = ('fp32', 'fp16', 'bf16')
 # what one training step trains: the backbone as this project's mmpretrain configs train it (BN
 # statistics learned), and as its mmdet configs do (frozen BN statistics and stem)
@@ -105,11 +112,11 @@ def machine() -> Dict:
         pass
     info = dict(cpu=cpu, cpu_flags=[f for f in CPU_FLAGS if f in flags], threads=torch.get_num_threads(),
                 torch=torch.__version__, load_average=[round(x, 2) for x in os.getloadavg()])
-    try:
-        import onnxruntime
-        info['onnxruntime'] = onnxruntime.__version__
-    except ImportError:
-        pass
+    for package in ('onnxruntime', 'openvino'):
+        try:
+            info[package] = __import__(package).__version__
+        except ImportError:
+            pass
     if torch.cuda.is_available():
         info['gpu'] = torch.cuda.get_device_name()
     return info
@@ -248,6 +255,14 @@ def onnxruntime_fn(onnx_file: str, threads: int, device: str = 'cpu') -> Callabl
     return run
 
 
+def openvino_fn(model, precision: str, threads: int) -> Callable:
+    """A call of ``model`` (an ONNX file or an OpenVINO model) compiled by OpenVINO for the CPU, in
+    ``precision`` on ``threads`` threads (:mod:`hgnet_backbones.deploy.openvino`)."""
+    from hgnet_backbones.deploy.openvino import compile_model, run
+    compiled_model = compile_model(model, precision, threads)
+    return lambda t: torch.from_numpy(run(compiled_model, t.numpy())[-1])
+
+
 def onnxruntime_gpu_available() -> bool:
     try:
         import onnxruntime as ort
@@ -294,13 +309,22 @@ def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], thread
         if 'ours deploy compile' in wanted:
             fns['ours deploy compile'] = compiled(fused, channels_last=device == 'cpu')
     source = fns.get('ours deploy', eager)
+    onnx_file = os.path.join(work_dir, f'{arch}.onnx')
     if 'ours onnxruntime' in wanted and precision == 'fp32' and (
             device == 'cpu' or onnxruntime_gpu_available()):
         try:
-            onnx_file = export_backbone_onnx(source, example, os.path.join(work_dir, f'{arch}.onnx'))
-            fns['ours onnxruntime'] = onnxruntime_fn(onnx_file, threads, device)
+            fns['ours onnxruntime'] = onnxruntime_fn(export_backbone_onnx(source, example, onnx_file),
+                                                     threads, device)
         except ImportError:
             pass
+    openvino_paths = [p for p, p_precision in OPENVINO_PATHS.items()
+                      if p in wanted and (p_precision == 'fp32' or cpu_has_bf16())]
+    openvino_installed = importlib.util.find_spec('openvino') is not None
+    if openvino_paths and openvino_installed and device == 'cpu' and precision == 'fp32':
+        if not os.path.exists(onnx_file):
+            export_backbone_onnx(source, example, onnx_file)
+        for name in openvino_paths:
+            fns[name] = openvino_fn(onnx_file, OPENVINO_PATHS[name], threads)
     if 'ours tensorrt' in wanted and device != 'cpu' and precision in ('fp32', 'fp16'):
         try:
             from hgnet_backbones.deploy import tensorrt_unavailable_reason
@@ -341,7 +365,8 @@ def run_inference(archs: Sequence[str], device: str = 'cpu', batches: Sequence[i
                                   else float('nan') for name, fn in fns.items()}
                         times = measure({name: (lambda fn=fn: fn(x)) for name, fn in fns.items()},
                                         warmup, repeats, cuda=x.is_cuda)
-                    results += _results(arch, device, precision, batch, size, paths, times, errors)
+                    precision_of = {p: OPENVINO_PATHS.get(p, precision) for p in times}
+                    results += _results(arch, device, precision_of, batch, size, paths, times, errors)
     return results
 
 
@@ -475,11 +500,29 @@ class Bfloat16Backbone(torch.nn.Module):
         return self.classifier.head.predict(feats, data['data_samples'])
 
 
+class OpenVINOClassifier(torch.nn.Module):
+    """A classifier exported whole (softmax scores out) and compiled by OpenVINO (what 'ours openvino
+    int8' and 'ours openvino bf16' are compared with), ``test_step`` as the PyTorch classifier's, whose
+    data preprocessor it runs."""
+
+    def __init__(self, classifier: torch.nn.Module, compiled_model):
+        super().__init__()
+        self.classifier, self.compiled_model = classifier, compiled_model
+
+    @torch.no_grad()
+    def test_step(self, data: dict) -> list:
+        from hgnet_backbones.deploy.openvino import run
+        data = self.classifier.data_preprocessor(data, False)
+        scores = torch.from_numpy(run(self.compiled_model, data['inputs'].numpy())[-1])
+        return [sample.set_pred_score(score).set_pred_label(score.argmax(0, keepdim=True))
+                for sample, score in zip(data['data_samples'], scores)]
+
+
 def run_quantized(config: str, checkpoint: str, data_root: str, work_dir: str,
                   paths: Sequence[str] = QUANT_PATHS, method: str = 'MinMax', warmup: int = 5,
                   repeats: int = 30, size: int = 224) -> List[Result]:
-    """Int8 (ONNX Runtime, static quantization) and bf16 paths of a classifier trained on the
-    ImageNet-format set at ``data_root``: agreement with float32 on its ``val`` images (the whole
+    """Int8 (ONNX Runtime and OpenVINO, static quantization) and bf16 paths of a classifier trained on
+    the ImageNet-format set at ``data_root``: agreement with float32 on its ``val`` images (the whole
     classifier; int8 calibrated on its ``train`` images), and batch-1 latency of the backbone at
     ``size`` x ``size`` (int8 calibrated on the same training images, resized), beside timm's."""
     import torch.nn.functional as F
@@ -496,32 +539,50 @@ def run_quantized(config: str, checkpoint: str, data_root: str, work_dir: str,
     paths = [p for p in paths if bf16 or 'bf16' not in p]
     report = quantize(deploy_cfg, cfg, checkpoint, train, val, work_dir, method, min_agreement=0)
     classifier = build_pytorch_model(cfg, checkpoint)
+    threads = torch.get_num_threads()
+    train_feeds = model_inputs(deploy_cfg, cfg, train, classifier.data_preprocessor)
     extra = {'ours onnxruntime': report['fp32'], 'ours onnxruntime int8': report['int8']}
     if bf16:
         extra['ours deploy bf16'] = extra['ours deploy compile bf16'] = agreement(
             verify(deploy_cfg, cfg, Bfloat16Backbone(classifier), classifier, val))
+    if any('openvino' in p for p in paths):
+        from hgnet_backbones.deploy.openvino import compile_model
+        from hgnet_backbones.deploy.openvino import quantize as openvino_quantize
+        whole = report['files']['fp32']  # the whole classifier, as ONNX Runtime's rows measure it
+        whole_compiled = {}
+        if 'ours openvino int8' in paths:
+            whole_compiled['ours openvino int8'] = compile_model(
+                openvino_quantize(whole, [f['input'] for f in train_feeds]), 'fp32', threads)
+        if 'ours openvino bf16' in paths:
+            whole_compiled['ours openvino bf16'] = compile_model(whole, 'bf16', threads)
+        for name, compiled_model in whole_compiled.items():
+            backend = OpenVINOClassifier(classifier, compiled_model)
+            extra[name] = agreement(verify(deploy_cfg, cfg, backend, classifier, val))
 
     def resized(feed):
         return F.interpolate(torch.from_numpy(feed['input']), size=(size, size), mode='bilinear',
                              align_corners=False)
 
-    calibration = [dict(input=resized(f).numpy())
-                   for f in model_inputs(deploy_cfg, cfg, train, classifier.data_preprocessor)]
+    calibration = [dict(input=resized(f).numpy()) for f in train_feeds]
     x = resized(model_inputs(deploy_cfg, cfg, val[:1], classifier.data_preprocessor)[0])
     backbone = copy.deepcopy(classifier.backbone).eval()
     fused = deploy(backbone)
     fns = {'timm eager': timm_model(arch, backbone).forward_features, 'ours deploy': fused}
     onnx_file = export_backbone_onnx(fused, x, os.path.join(work_dir, f'backbone_{size}.onnx'))
-    threads = torch.get_num_threads()
     fns['ours onnxruntime'] = onnxruntime_fn(onnx_file, threads)
     int8_file = quantize_onnx(onnx_file, os.path.join(work_dir, f'backbone_{size}_int8.onnx'),
                               calibration, method)
     fns['ours onnxruntime int8'] = onnxruntime_fn(int8_file, threads)
+    if 'ours openvino int8' in paths:
+        fns['ours openvino int8'] = openvino_fn(
+            openvino_quantize(onnx_file, [f['input'] for f in calibration]), 'fp32', threads)
     if bf16:
         fused_bf16 = copy.deepcopy(fused).to(torch.bfloat16)
         fns['ours deploy bf16'] = lambda t: fused_bf16(t.to(torch.bfloat16))
         compiled_bf16 = compiled(fused_bf16, channels_last=True)
         fns['ours deploy compile bf16'] = lambda t: compiled_bf16(t.to(torch.bfloat16))
+        if 'ours openvino bf16' in paths:
+            fns['ours openvino bf16'] = openvino_fn(onnx_file, 'bf16', threads)
     fns = {k: v for k, v in fns.items() if k in paths}
     with torch.inference_mode():
         ref = _last(backbone(x))
@@ -635,7 +696,7 @@ def markdown(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], 
              f"{info['threads']} thread{'s' if info['threads'] != 1 else ''}, load average "
              f"{info['load_average']} at the end; "
              f"torch {info['torch']}"
-             + (f", onnxruntime {info['onnxruntime']}" if 'onnxruntime' in info else '')
+             + ''.join(f', {p} {info[p]}' for p in ('onnxruntime', 'openvino') if p in info)
              + (f", {info['gpu']}" if 'gpu' in info else ''), '']
     if sizes:
         lines += ['| arch | top-1 (PaddleClas) | backbone params (M) | backbone GFLOPs | '

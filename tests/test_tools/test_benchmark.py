@@ -75,6 +75,29 @@ def test_model_sizes_builds_the_classifier_whatever_the_default_scope():
     assert sizes['classifier_flops'] > sizes['backbone_flops'] > 0
 
 
+def test_openvino_rows_pin_their_precision_and_carry_their_output_check_against_ours_eager(monkeypatch):
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    import benchmark as tool
+    paths = ['timm eager', 'ours eager', 'ours openvino', 'ours openvino bf16']
+
+    def rows():
+        return {r.path: r for r in tool.run_inference(['B0'], batches=[1], paths=paths, warmup=1,
+                                                      repeats=2, size=64)}
+    bf16 = tool.cpu_has_bf16()
+    checked = rows()
+    assert list(checked) == [p for p in paths if bf16 or 'bf16' not in p]
+    for r in checked.values():
+        assert r.median_ms > 0 and r.vs_timm == pytest.approx(r.median_ms / checked['timm eager'].median_ms)
+    assert checked['ours openvino'].precision == 'fp32' and checked['ours openvino'].max_rel_err <= 1e-4
+    if bf16:  # computed in bf16 (not fp32), as close as bf16 is (tests/test_deploy/test_openvino.py)
+        assert checked['ours openvino bf16'].precision == 'bf16'
+        assert 1e-4 < checked['ours openvino bf16'].max_rel_err < 0.1
+    # the error in a row is that path's own output, measured against ours eager
+    openvino_fn = tool.openvino_fn
+    monkeypatch.setattr(tool, 'openvino_fn', lambda *args: (lambda t, fn=openvino_fn(*args): fn(t) * 1.5))
+    assert all(0.4 < r.max_rel_err < 0.6 for p, r in rows().items() if 'openvino' in p)
+
+
 def test_tensorrt_path_requests_an_engine_for_batches_up_to_the_largest_from_its_onnx(monkeypatch,
                                                                                     tmp_path):
     """What the TensorRT path asks of the deploy module: the engine request (fp16 flag, an optimisation
@@ -126,12 +149,13 @@ def test_int8_and_bf16_paths_report_agreement_and_latency_against_timm(tiny_clas
     config, checkpoint, data = TINY_CLS_CONFIG, str(tiny_classifier), tmp_path / 'data'
     make_tiny_imagenet(data, num_train=2, num_val=2)
     paths = ['timm eager', 'ours deploy', 'ours onnxruntime', 'ours onnxruntime int8',
-             'ours deploy bf16']
+             'ours openvino int8', 'ours deploy bf16', 'ours openvino bf16']
     rows = {r.path: r for r in tool.run_quantized(config, checkpoint, str(data), str(tmp_path / 'work'),
                                                   paths=paths, warmup=1, repeats=2, size=64)}
     bf16 = tool.cpu_has_bf16()
     assert list(rows) == [p for p in paths if bf16 or 'bf16' not in p]
-    assert {r.path: r.precision for r in rows.values()}['ours onnxruntime int8'] == 'int8'
+    precisions = {r.path: r.precision for r in rows.values()}
+    assert precisions['ours onnxruntime int8'] == precisions['ours openvino int8'] == 'int8'
     for r in rows.values():
         assert (r.kind, r.batch, r.size) == ('int8/bf16', 1, 64)
         assert r.vs_timm == pytest.approx(r.median_ms / rows['timm eager'].median_ms)
@@ -139,8 +163,11 @@ def test_int8_and_bf16_paths_report_agreement_and_latency_against_timm(tiny_clas
     # the float32 export agrees with PyTorch on every validation image; int8 is measured on them
     assert rows['ours onnxruntime'].extra['top1_agreement'] == 1.0
     assert rows['ours onnxruntime'].extra['logit_error'] <= 1e-4
-    assert rows['ours onnxruntime int8'].extra['num_images'] == 10
-    assert 0 < rows['ours onnxruntime int8'].max_rel_err < 1
+    for int8 in ('ours onnxruntime int8', 'ours openvino int8'):
+        assert rows[int8].extra['num_images'] == 10
+        assert 0 < rows[int8].max_rel_err < 1
     if bf16:
-        assert 0 < rows['ours deploy bf16'].max_rel_err < 0.1
-        assert rows['ours deploy bf16'].extra['num_images'] == 10
+        for path in ('ours deploy bf16', 'ours openvino bf16'):
+            assert 0 < rows[path].max_rel_err < 0.1
+            assert rows[path].extra['num_images'] == 10
+            assert rows[path].extra['logit_error'] < 0.1
