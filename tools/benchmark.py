@@ -203,17 +203,19 @@ def _channels_last(fn: Callable) -> Callable:
     return lambda t: fn(t.contiguous(memory_format=torch.channels_last))
 
 
-def compiled(model: torch.nn.Module, channels_last: bool) -> Callable:
+def compiled(model: torch.nn.Module, channels_last: bool, cuda_graphs: bool = False) -> Callable:
     """``torch.compile`` of a copy of ``model`` with Inductor's freezing on (without autograd the
     weights become constants, folded and, on a CPU, prepacked for oneDNN once instead of reordered
-    on every call), in channels_last where asked. Freezing is an Inductor setting of the process
-    that applies to graphs compiled without autograd only: it is switched on here, for the benchmark."""
+    on every call), in channels_last where asked, replayed as CUDA graphs where ``cuda_graphs`` (mode
+    'reduce-overhead': at batch 1 a GPU otherwise waits on the launch of each of hundreds of small
+    kernels). Freezing is an Inductor setting of the process that applies to graphs compiled without
+    autograd only: it is switched on here, for the benchmark."""
     import torch._inductor.config as inductor_config
     inductor_config.freezing = True
     model = copy.deepcopy(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    fn = torch.compile(model, dynamic=False)
+    fn = torch.compile(model, dynamic=False, mode='reduce-overhead' if cuda_graphs else None)
     return _channels_last(fn) if channels_last else fn
 
 
@@ -307,7 +309,8 @@ def _paths(arch: str, device: str, precision: str, wanted: Sequence[str], thread
             fns['ours deploy channels_last'] = _channels_last(
                 copy.deepcopy(fused).to(memory_format=torch.channels_last))
         if 'ours deploy compile' in wanted:
-            fns['ours deploy compile'] = compiled(fused, channels_last=device == 'cpu')
+            fns['ours deploy compile'] = compiled(fused, channels_last=device == 'cpu',
+                                                  cuda_graphs=device != 'cpu')
     source = fns.get('ours deploy', eager)
     onnx_file = os.path.join(work_dir, f'{arch}.onnx')
     if 'ours onnxruntime' in wanted and precision == 'fp32' and (
