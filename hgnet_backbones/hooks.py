@@ -1,20 +1,17 @@
 """Training hooks, registered where mmpretrain, mmdet and mmseg all find them."""
-import collections
 import os
 import os.path as osp
 from typing import Optional
 
-import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook, Hook
-from mmengine.logging import HistoryBuffer, print_log
+from mmengine.logging import print_log
 
+from .compat.mmengine import from_weights_only, to_weights_only
 from .fileio import atomic_path, is_temporary, write_text
 from .registry import HOOKS
-
-_MARK = '__hgnet_backbones__'
 
 
 @HOOKS.register_module()
@@ -46,49 +43,6 @@ class ValidateBeforeTrainingHook(Hook):
             for when, metrics in (('before', self.before), ('after', self.after)):
                 shown = {k: round(float(v), 4) for k, v in metrics.items()}
                 print_log(f'validation {when} training: {shown}', logger='current')
-
-
-def to_weights_only(obj):
-    """``obj`` with mmengine's ``HistoryBuffer`` objects and NumPy arrays and scalars replaced by
-    marked dicts of tensors and Python values (new containers; ``obj`` is not changed), so that
-    ``torch.load(weights_only=True)`` reads it."""
-    if isinstance(obj, HistoryBuffer):
-        return {_MARK: 'HistoryBuffer', 'max_length': obj.max_length,
-                'log_history': torch.from_numpy(np.array(obj._log_history)),
-                'count_history': torch.from_numpy(np.array(obj._count_history))}
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            return {_MARK: 'ndarray-list', 'value': to_weights_only(obj.tolist())}
-        return {_MARK: 'ndarray', 'value': torch.from_numpy(np.array(obj))}
-    if isinstance(obj, np.generic):  # before float/int: np.float64 is a float
-        return {_MARK: 'numpy-scalar', 'value': obj.item(), 'dtype': str(obj.dtype)}
-    return _map_containers(obj, to_weights_only)
-
-
-def _map_containers(obj, fn):
-    """``obj`` with ``fn`` applied to the values of its dicts, lists and tuples (new containers)."""
-    if isinstance(obj, dict):
-        items = ((k, fn(v)) for k, v in obj.items())
-        return collections.OrderedDict(items) if isinstance(obj, collections.OrderedDict) else dict(items)
-    if type(obj) in (list, tuple):
-        return type(obj)(fn(v) for v in obj)
-    return obj
-
-
-def from_weights_only(obj):
-    """The inverse of :func:`to_weights_only`."""
-    if isinstance(obj, dict):
-        kind = obj.get(_MARK)
-        if kind == 'HistoryBuffer':
-            return HistoryBuffer(obj['log_history'].numpy(), obj['count_history'].numpy(),
-                                 obj['max_length'])
-        if kind == 'ndarray':
-            return obj['value'].numpy()
-        if kind == 'ndarray-list':
-            return np.array(from_weights_only(obj['value']), dtype=object)
-        if kind == 'numpy-scalar':
-            return np.dtype(obj['dtype']).type(obj['value'])
-    return _map_containers(obj, from_weights_only)
 
 
 @HOOKS.register_module()
@@ -132,9 +86,10 @@ class SafeCheckpointHook(CheckpointHook):
     - One training per work dir: a lock (``filelock``, released when the process ends, even by a
       kill) refuses a second training in a work dir that another process's training holds.
     - The message hub's ``HistoryBuffer`` objects and NumPy values are saved as tensors and plain
-      containers and restored on load (:func:`to_weights_only`), so mmengine 0.10.7 resumes on
-      torch >= 2.6, whose ``torch.load`` defaults to ``weights_only=True``, without allowlisting any
-      class. Checkpoints written by plain mmengine still load where they loaded before.
+      containers and restored on load, so mmengine 0.10.7 resumes on torch >= 2.6, whose
+      ``torch.load`` defaults to ``weights_only=True``, without allowlisting any class (row
+      ``weights-only-resume`` of :data:`hgnet_backbones.compat.ADAPTATIONS`). Checkpoints written
+      by plain mmengine still load where they loaded before.
 
     The atomic writes and the lock need a local ``out_dir``; elsewhere the hook saves as
     ``CheckpointHook`` does. Best checkpoints (``save_best``) are saved as ``CheckpointHook`` does.

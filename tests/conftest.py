@@ -13,11 +13,17 @@ REQUIRE_FIXTURES_ENV = 'HGNET_REQUIRE_FIXTURES'
 @pytest.fixture(autouse=True)
 def mmengine_state_as_imported():
     """Each test leaves mmengine's process-wide state as it found it, so that no test depends on the
-    ones before it: the checkpoint loaders (a tool run in-process, ``tool.main``, calls
-    ``use_safe_checkpoint_loading()``) as the test found them, and no default scope, as at import
-    (every Runner and ``init_default_scope`` sets one, which decides the registry of what later tests
-    build; a session fixture's runner sets one before this fixture runs). Restored as mmengine's
-    ``overwrite_default_scope`` restores it."""
+    ones before it. Still needed (row ``test-process-state`` of hgnet_backbones.compat.ADAPTATIONS),
+    because mmengine 0.10.7 has no public way to undo either change:
+
+    - the checkpoint loaders (``CheckpointLoader._schemes``): a tool run in-process (``tool.main``:
+      test_quantize, test_benchmark, the tools' config tests of test_apis/test_config) calls
+      ``use_safe_checkpoint_loading()``, which replaces mmengine's local and http(s) loaders for the
+      process; restored to those the test found;
+    - the default scope (``DefaultScope._instance_dict``): every Runner and ``init_default_scope``
+      creates an instance that decides the registry of what later tests build (a session fixture's
+      runner may set one before this fixture runs); emptied, as at import, as mmengine's own
+      ``overwrite_default_scope`` restores it."""
     from collections import OrderedDict
 
     import hgnet_backbones  # noqa: F401  (registers its schemes first)

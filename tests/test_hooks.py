@@ -12,7 +12,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 import hgnet_backbones  # noqa: F401  (registers the hooks)
-from hgnet_backbones.hooks import WorkDirBusyError, from_weights_only, to_weights_only
+from hgnet_backbones.compat.mmengine import from_weights_only, to_weights_only
+from hgnet_backbones.hooks import WorkDirBusyError
 
 
 class ToyModel(BaseModel):

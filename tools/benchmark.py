@@ -533,7 +533,7 @@ def run_quantized(config: str, checkpoint: str, data_root: str, work_dir: str,
     from hgnet_backbones.apis.config import load_config
     from hgnet_backbones.deploy.quantize import (agreement, image_files, model_inputs, quantize,
                                                  quantize_onnx)
-    from hgnet_backbones.deploy.verify import build_pytorch_model, verify
+    from hgnet_backbones.deploy import build_pytorch_model, verify
     cfg = load_config(config)
     arch = cfg.model.backbone.arch
     deploy_cfg = str(DEPLOY_CONFIGS / 'classification_onnxruntime_dynamic.py')

@@ -1,31 +1,16 @@
-"""Configs of any of the three codebases (mmpretrain, mmdet, mmseg, told by ``default_scope``)."""
-import contextlib
+"""Configs of any of the three codebases (mmpretrain, mmdet, mmseg, told by ``default_scope``) and
+mmdeploy deploy configs, read by one loader (:func:`load_config`)."""
 import copy
 import difflib
 import inspect
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
 
+from ..compat.mmengine import package_config_bases
+
 CODEBASES = ('mmpretrain', 'mmdet', 'mmseg')
-PACKAGE = 'hgnet_backbones'
-
-
-@contextlib.contextmanager
-def package_config_bases():
-    """Meanwhile, config bases may name this package's configs as ``hgnet_backbones::path``, as they
-    name mmdet's with ``mmdet::``. mmengine 0.10.7 resolves that prefix only for the packages of its
-    fixed ``MODULE2PACKAGE`` table (open-mmlab/mmengine#1410); the entry is added for the call only."""
-    from mmengine.config import utils
-    added = PACKAGE not in utils.MODULE2PACKAGE
-    if added:
-        utils.MODULE2PACKAGE[PACKAGE] = PACKAGE
-    try:
-        yield
-    finally:
-        if added:
-            utils.MODULE2PACKAGE.pop(PACKAGE, None)
 
 
 def _runner_arguments() -> set:
@@ -89,15 +74,21 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
             raise KeyError(f'--cfg-options {key}: {where} has no key {part!r}{hint}')
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config of this project or a user's (whose bases may be ``hgnet_backbones::...``), merge
-    ``cfg_options`` (every key must exist, see :func:`check_cfg_options`) and check its codebase."""
-    with package_config_bases():
-        cfg = Config.fromfile(path)
+def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Config:
+    """The one config loader of the tools and the library: read a model config or an mmdeploy deploy
+    config, this project's or a user's (whose bases may be ``hgnet_backbones::...``, in any install),
+    merge ``cfg_options`` (every key must exist, see :func:`check_cfg_options`) and check a model
+    config's codebase. A :class:`Config` is taken as it is (a copy where options are merged)."""
+    if isinstance(config, Config):
+        cfg = copy.deepcopy(config) if cfg_options else config
+    else:
+        with package_config_bases():
+            cfg = Config.fromfile(config)
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
-    codebase_of(cfg)
+    if 'backend_config' not in cfg:  # a deploy config names its codebase in codebase_config
+        codebase_of(cfg)
     return cfg
 
 

@@ -6,7 +6,6 @@ the time each network call took, and fails where a backend's metric drifts from 
 :data:`METRIC_TOLERANCE`."""
 import copy
 import json
-import os
 import os.path as osp
 import statistics
 import time
@@ -14,13 +13,11 @@ from typing import Optional
 
 import torch
 from mmdeploy.apis import build_task_processor
-from mmdeploy.utils import Backend, get_backend, load_config
 
-from ..apis.config import codebase_of
+from ..apis.config import codebase_of, load_config
 from ..fileio import write_text
-from .export import ConfigLike, check_deploy_config, export_onnx, onnx_deploy_config, precision
-from .tensorrt import engine_beside
-from .verify import build_backend_model, build_pytorch_model
+from .export import ConfigLike, onnx_deploy_config, precision
+from .pipeline import run_pipeline
 
 # How far a backend's dataset metric may be from PyTorch's, by engine precision: 0.5 (fp32) and 1.0
 # (fp16) percentage points of every metric both report. mmpretrain's and mmseg's metrics are
@@ -112,37 +109,24 @@ def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
         model forward), and for each backend how far its metrics drift (``max_drift_points``) and
         whether that is within ``tolerance_points``.
     """
-    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
-    check_deploy_config(deploy_cfg)
-    model_cfg = copy.deepcopy(model_cfg)
+    deploy_cfg, model_cfg = load_config(deploy_cfg), copy.deepcopy(load_config(model_cfg))
     model_cfg.test_dataloader.batch_size = batch_size
-    os.makedirs(work_dir, exist_ok=True)
-    onnx_cfg = onnx_deploy_config(deploy_cfg)
-    processor = build_task_processor(model_cfg, onnx_cfg, 'cpu')
     codebase = codebase_of(model_cfg)
-    if onnx_file is None:
-        onnx_file = export_onnx(deploy_cfg, model_cfg, checkpoint,
-                                first_test_image(processor, model_cfg), work_dir)
     tolerance = METRIC_TOLERANCE[precision(deploy_cfg)]
-    report = dict(onnx=onnx_file, codebase=codebase, batch_size=batch_size,
-                  precision=precision(deploy_cfg), tolerance_points=tolerance)
-    pytorch_model = build_pytorch_model(model_cfg, checkpoint, 'cpu')
-    report['pytorch'] = _run_test_set(processor, pytorch_model, pytorch_model, 'cpu',
-                                      osp.join(work_dir, 'pytorch'))
-    backend_model = build_backend_model(onnx_cfg, model_cfg, onnx_file, 'cpu')
-    report['onnxruntime'] = _run_test_set(processor, backend_model, backend_model.wrapper, 'cpu',
-                                          osp.join(work_dir, 'onnxruntime'))
-    backends = ['onnxruntime']
-    if get_backend(deploy_cfg) == Backend.TENSORRT:
-        engine, reason = engine_beside(onnx_file, deploy_cfg, device)
-        if reason is not None:
-            report['tensorrt'] = dict(skipped=reason)
-        else:
-            trt_processor = build_task_processor(model_cfg, deploy_cfg, device)
-            trt_model = build_backend_model(deploy_cfg, model_cfg, engine, device)
-            report['tensorrt'] = dict(engine=engine, **_run_test_set(
-                trt_processor, trt_model, trt_model.wrapper, device, osp.join(work_dir, 'tensorrt')))
-            backends.append('tensorrt')
+    trace_image = None if onnx_file is not None else first_test_image(
+        build_task_processor(model_cfg, onnx_deploy_config(deploy_cfg), 'cpu'), model_cfg)
+
+    def measure(name, backend_cfg, model, reference, run_device):
+        # timed: the network each call runs, the backend's session or engine, PyTorch's model
+        timed = model if reference is None else model.wrapper
+        return _run_test_set(build_task_processor(model_cfg, backend_cfg, run_device), model, timed,
+                             run_device, osp.join(work_dir, name))
+
+    run = run_pipeline(deploy_cfg, model_cfg, checkpoint, work_dir, measure, trace_image=trace_image,
+                       onnx_file=onnx_file, device=device, measure_pytorch=True)
+    report = dict(onnx=run.pop('onnx'), codebase=codebase, batch_size=batch_size,
+                  precision=precision(deploy_cfg), tolerance_points=tolerance, **run)
+    backends = [name for name in ('onnxruntime', 'tensorrt') if 'metrics' in report.get(name, {})]
     for backend in backends:
         report[backend].update(compare_metrics(report['pytorch']['metrics'],
                                                report[backend]['metrics'], codebase, tolerance))

@@ -8,7 +8,6 @@ pairs around each quantized op), which ONNX Runtime's CPU provider fuses into in
 the CPU has it).
 """
 import json
-import os
 import os.path as osp
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -17,12 +16,14 @@ import numpy as np
 import onnx
 import torch
 from mmdeploy.apis import build_task_processor
-from mmdeploy.utils import Task, get_input_shape, get_task_type, load_config
+from mmdeploy.utils import Task, get_input_shape, get_task_type
 
+from ..apis.config import load_config
 from ..apis.inference import IMAGE_SUFFIXES, list_images
 from ..fileio import atomic_path, write_text
-from .export import ConfigLike, export_onnx, onnx_deploy_config
-from .verify import build_backend_model, build_pytorch_model, verify
+from .export import ConfigLike, onnx_deploy_config
+from .pipeline import run_pipeline
+from .verify import verify
 
 CALIBRATION_METHODS = ('MinMax', 'Percentile', 'Entropy')
 # QDQ with per-channel weight scales needs opset 13 (the axis of QuantizeLinear/DequantizeLinear)
@@ -90,7 +91,7 @@ def model_inputs(deploy_cfg: ConfigLike, model_cfg: ConfigLike, images: Sequence
     """The exported graph's feed for each image (a path or an array), as mmdeploy prepares it: the
     model config's test pipeline (at ``onnx_config.input_shape`` for a static config), then the
     model's ``data_preprocessor``."""
-    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
+    deploy_cfg, model_cfg = load_config(deploy_cfg), load_config(model_cfg)
     processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
     name = deploy_cfg.onnx_config.input_names[0]
     shape = get_input_shape(deploy_cfg)
@@ -127,7 +128,7 @@ def quantize(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
     (``max|Δ|/max|ref|`` of the logits, recovered from the exported softmax), and ``passed``: whether
     int8's top-1 agreement is at least ``min_agreement``.
     """
-    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
+    deploy_cfg, model_cfg = load_config(deploy_cfg), load_config(model_cfg)
     if get_task_type(deploy_cfg) != Task.CLASSIFICATION:
         raise ValueError(f'quantize compares classifiers; the deploy config is for '
                          f'{get_task_type(deploy_cfg).value!r} (quantize_onnx quantizes any graph)')
@@ -136,17 +137,21 @@ def quantize(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
     if not 0 <= min_agreement <= 1:
         raise ValueError(f'min_agreement is a share of images, in 0..1; got {min_agreement!r}')
     deploy_cfg = onnx_deploy_config(deploy_cfg)
-    os.makedirs(work_dir, exist_ok=True)
-    fp32_file = export_onnx(deploy_cfg, model_cfg, checkpoint, calibration_images[0], work_dir)
-    pytorch_model = build_pytorch_model(model_cfg, checkpoint, 'cpu')
-    feeds = model_inputs(deploy_cfg, model_cfg, calibration_images, pytorch_model.data_preprocessor)
-    int8_file = quantize_onnx(fp32_file, osp.splitext(fp32_file)[0] + '_int8.onnx', feeds, method)
-    report = dict(files=dict(fp32=fp32_file, int8=int8_file), method=method,
-                  num_calibration_images=len(calibration_images))
-    for name, backend_file in report['files'].items():
-        results = verify(deploy_cfg, model_cfg, build_backend_model(deploy_cfg, model_cfg, backend_file),
-                         pytorch_model, val_images)
-        report[name] = agreement(results)
+    files = {}
+
+    def fp32_and_int8(fp32_file, reference):
+        feeds = model_inputs(deploy_cfg, model_cfg, calibration_images, reference.data_preprocessor)
+        files.update(fp32=fp32_file, int8=quantize_onnx(
+            fp32_file, osp.splitext(fp32_file)[0] + '_int8.onnx', feeds, method))
+        return files
+
+    def measure(name, backend_cfg, backend_model, reference, device):
+        return agreement(verify(backend_cfg, model_cfg, backend_model, reference, val_images, device))
+
+    run = run_pipeline(deploy_cfg, model_cfg, checkpoint, work_dir, measure,
+                       trace_image=calibration_images[0], device='cpu', onnx_models=fp32_and_int8)
+    report = dict(files=files, method=method, num_calibration_images=len(calibration_images),
+                  fp32=run['fp32'], int8=run['int8'])
     report['passed'] = report['int8']['top1_agreement'] >= min_agreement
     write_text(osp.join(work_dir, 'quantize_report.json'), json.dumps(report, indent=2))
     return report

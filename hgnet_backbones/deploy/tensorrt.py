@@ -1,6 +1,7 @@
 """TensorRT >= 10 through its Python API: engines built from the standard-op ONNX that ONNX Runtime
 verifies, and run on torch CUDA tensors. mmdeploy 1.3.1's TensorRT wrapper calls binding APIs that
-TensorRT 10 removed, so :class:`TensorRTWrapper` replaces it."""
+TensorRT 10 removed, so :class:`TensorRTWrapper` replaces it (row ``backend-wrappers`` of
+:data:`hgnet_backbones.compat.ADAPTATIONS`)."""
 import importlib.util
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
@@ -8,8 +9,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmdeploy.backend.base import BaseWrapper
-from mmdeploy.utils import get_common_config, get_model_inputs, load_config
+from mmdeploy.utils import get_common_config, get_model_inputs
 
+from ..apis.config import load_config
 from ..fileio import write_bytes
 from .export import ConfigLike
 
@@ -34,7 +36,7 @@ def build_tensorrt_engine(onnx_file: str, engine_file: str, deploy_cfg: ConfigLi
     optimisation profile of ``backend_config.model_inputs`` and its ``common_config`` (workspace,
     ``fp16_mode``); written to a temporary name first."""
     import tensorrt as trt
-    deploy_cfg = load_config(deploy_cfg)[0]
+    deploy_cfg = load_config(deploy_cfg)
     common = get_common_config(deploy_cfg)
     model_inputs = get_model_inputs(deploy_cfg)
     if len(model_inputs) != 1:

@@ -1,29 +1,20 @@
-"""Running a deployed model beside the PyTorch model it came from and comparing their predictions:
-mmdeploy's end-to-end backend models (codebase data samples out), over plain ONNX Runtime sessions
-(mmdeploy's wrapper loads a custom-op library built for ONNX Runtime 1.15) or TensorRT engines."""
-import contextlib
+"""Running a deployed model beside the PyTorch model it came from and comparing their predictions,
+image by image (:func:`verify`), and the deploy tool's whole run (:func:`deploy`)."""
 import copy
 import json
-import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import mmcv
 import numpy as np
 import torch
 from mmdeploy.apis import build_task_processor
-from mmdeploy.backend.base import BaseWrapper
-from mmdeploy.codebase.base.backend_model import BaseBackendModel
-from mmdeploy.utils import (Backend, Task, get_backend, get_input_shape, get_task_type,
-                            is_dynamic_shape, load_config)
-from mmengine.model import revert_sync_batchnorm
-from mmengine.runner import load_checkpoint
+from mmdeploy.utils import Task, get_input_shape, get_task_type, is_dynamic_shape
 
-from ..apis.config import build_model
+from ..apis.config import load_config
 from ..fileio import write_text
-from .export import (ConfigLike, check_deploy_config, export_onnx, onnx_deploy_config,
-                     operator_counts, precision)
-from .tensorrt import TensorRTWrapper, engine_beside
+from .export import ConfigLike, operator_counts, precision
+from .pipeline import run_pipeline
 
 
 # What verification accepts, by engine precision. Classification: max|Δ|/max|ref| of the logits (from
@@ -39,59 +30,6 @@ TOLERANCES = {
     'fp16': dict(logit_error=2e-2, same_top1=True, matched=0.8, box_error=1.0, score_error=1e-2,
                  pixel_agreement=0.99),
 }
-
-
-class OnnxRuntimeWrapper(BaseWrapper):
-    """Runs an ONNX file in an ONNX Runtime CPU session (no custom-op library)."""
-
-    def __init__(self, onnx_file: str, output_names: Optional[Sequence[str]] = None):
-        import onnxruntime as ort
-        self.session = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
-        super().__init__(output_names or [o.name for o in self.session.get_outputs()])
-
-    def forward(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        feeds = {name: tensor.detach().cpu().numpy() for name, tensor in inputs.items()}
-        outputs = self.session.run(list(self.output_names), feeds)
-        return {name: torch.from_numpy(out) for name, out in zip(self.output_names, outputs)}
-
-
-@contextlib.contextmanager
-def _stock_backend_wrappers():
-    """Have mmdeploy's end-to-end backend models use the wrappers above."""
-
-    def build_wrapper(backend, backend_files, device, input_names=None, output_names=None,
-                      deploy_cfg=None, **kwargs):
-        if backend == Backend.ONNXRUNTIME:
-            return OnnxRuntimeWrapper(backend_files[0], output_names)
-        if backend == Backend.TENSORRT:
-            return TensorRTWrapper(backend_files[0], device, output_names)
-        raise ValueError(f'no wrapper for backend {backend.value!r}')
-
-    original = BaseBackendModel.__dict__['_build_wrapper']
-    BaseBackendModel._build_wrapper = staticmethod(build_wrapper)
-    try:
-        yield
-    finally:
-        BaseBackendModel._build_wrapper = original
-
-
-def build_backend_model(deploy_cfg: ConfigLike, model_cfg: ConfigLike, backend_file: str,
-                        device: str = 'cpu') -> torch.nn.Module:
-    """mmdeploy's end-to-end model of the task (codebase data samples out) over ``backend_file``:
-    an ONNX file for an ONNX Runtime config, an engine for a TensorRT one."""
-    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
-    with _stock_backend_wrappers():
-        return build_task_processor(model_cfg, deploy_cfg, device).build_backend_model([backend_file])
-
-
-def build_pytorch_model(model_cfg: ConfigLike, checkpoint: Optional[str],
-                        device: str = 'cpu') -> torch.nn.Module:
-    """The PyTorch model as trained (BatchNorm not folded), in eval mode: the reference."""
-    model_cfg = load_config(model_cfg)[0]
-    model = build_model(model_cfg)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    return revert_sync_batchnorm(model).to(device).eval()
 
 
 def _centered_logits(scores: torch.Tensor) -> torch.Tensor:
@@ -170,7 +108,7 @@ def verify(deploy_cfg: ConfigLike, model_cfg: ConfigLike, backend_model: torch.n
     """Run both models on each image through the config's test pipeline (resized to
     ``onnx_config.input_shape`` for static configs) and compare their predictions; one dict of
     metrics per image, with ``input_shape`` and ``passed``."""
-    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
+    deploy_cfg, model_cfg = load_config(deploy_cfg), load_config(model_cfg)
     task = get_task_type(deploy_cfg)
     if task not in _COMPARE:
         raise ValueError(f'no comparison for task {task.value!r}; expected one of '
@@ -210,26 +148,18 @@ def deploy(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[s
     """
     if not osp.isfile(image):
         raise FileNotFoundError(f'image {image!r} does not exist')
-    deploy_cfg, model_cfg = load_config(deploy_cfg, model_cfg)
-    check_deploy_config(deploy_cfg)
-    os.makedirs(work_dir, exist_ok=True)
-    onnx_file = export_onnx(deploy_cfg, model_cfg, checkpoint, image, work_dir)
-    report = dict(onnx=onnx_file, operators=operator_counts(onnx_file), precision=precision(deploy_cfg))
+    deploy_cfg, model_cfg = load_config(deploy_cfg), load_config(model_cfg)
     images = [image]
     if is_dynamic_shape(deploy_cfg):
         images.append(second_size(mmcv.imread(image)))
-    pytorch_model = build_pytorch_model(model_cfg, checkpoint, 'cpu')
-    onnx_cfg = onnx_deploy_config(deploy_cfg)
-    report['onnxruntime'] = verify(onnx_cfg, model_cfg,
-                                   build_backend_model(onnx_cfg, model_cfg, onnx_file, 'cpu'),
-                                   pytorch_model, images, 'cpu')
-    if get_backend(deploy_cfg) == Backend.TENSORRT:
-        engine, reason = engine_beside(onnx_file, deploy_cfg, device)
-        if reason is not None:
-            report['tensorrt'] = dict(skipped=reason)
-        else:
-            report['tensorrt'] = dict(engine=engine, results=verify(
-                deploy_cfg, model_cfg, build_backend_model(deploy_cfg, model_cfg, engine, device),
-                pytorch_model.to(device), images, device))
+
+    def measure(name, backend_cfg, backend_model, reference, run_device):
+        return verify(backend_cfg, model_cfg, backend_model, reference, images, run_device)
+
+    run = run_pipeline(deploy_cfg, model_cfg, checkpoint, work_dir, measure, trace_image=image,
+                       device=device)
+    onnx_file = run.pop('onnx')
+    report = dict(onnx=onnx_file, operators=operator_counts(onnx_file),
+                  precision=precision(deploy_cfg), **run)
     write_text(osp.join(work_dir, 'deploy_report.json'), json.dumps(report, indent=2))
     return report

@@ -18,7 +18,8 @@ import onnx  # noqa: E402
 
 from hgnet_backbones.apis import build_model  # noqa: E402
 from hgnet_backbones.deploy import custom_operators, deploy, operator_counts  # noqa: E402
-from hgnet_backbones.deploy.export import check_deploy_config, torch_onnx_for_mmdeploy  # noqa: E402
+from hgnet_backbones.compat.mmdeploy import mmdeploy_export  # noqa: E402
+from hgnet_backbones.deploy.export import check_deploy_config  # noqa: E402
 from hgnet_backbones.deploy.verify import TOLERANCES, passed  # noqa: E402
 from hgnet_backbones.tiny_data import load_photo  # noqa: E402
 
@@ -255,7 +256,7 @@ def test_adaptive_avg_pool_export_is_exact_at_sizes_other_than_traced(tmp_path):
                               for s in (2, 3, 6)], 1)
 
     deploy_cfg = Config.fromfile(str(DEPLOY / 'segmentation_onnxruntime_dynamic.py'))
-    with torch_onnx_for_mmdeploy():
+    with mmdeploy_export():
         export(Pool(), torch.randn(1, 2, 12, 12), str(tmp_path / 'pool'), backend='onnxruntime',
                input_names=['input'], output_names=['output'],
                dynamic_axes={'input': {2: 'height', 3: 'width'}},
@@ -269,7 +270,7 @@ def test_adaptive_avg_pool_export_is_exact_at_sizes_other_than_traced(tmp_path):
 
 def test_deformable_attention_rewrite_samples_as_grid_sample_does():
     from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
-    from hgnet_backbones.deploy.export import multi_scale_deformable_attn__gather
+    from hgnet_backbones.compat.mmdeploy import multi_scale_deformable_attn__gather
     torch.manual_seed(0)
     shapes = torch.tensor([[10, 12], [5, 6], [3, 3]])
     value = torch.randn(2, int(shapes.prod(1).sum()), 4, 8, dtype=torch.float64)
