@@ -17,11 +17,12 @@ def _module_name(path: Path) -> str:
     return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
 
 
-def package_imports(folder: str):
-    """``(file, enclosing function or None, imported module)`` for every import in ``folder`` of the
-    package, relative imports resolved; ``from . import x`` gives ``package.x``."""
+def package_imports(place: str):
+    """``(file, enclosing function or None, imported module)`` for every import in ``place`` (a folder
+    or a file of the package), relative imports resolved; ``from . import x`` gives ``package.x``."""
     found = []
-    for path in sorted((PACKAGE / folder).rglob('*.py')):
+    paths = [PACKAGE / place] if place.endswith('.py') else sorted((PACKAGE / place).rglob('*.py'))
+    for path in paths:
         module = _module_name(path)
         package = module if path.name == '__init__.py' else module.rpartition('.')[0]
         tree = ast.parse(path.read_text(encoding='utf-8'))
@@ -72,3 +73,11 @@ def test_library_layers_import_no_application_above_them(folder, above):
     assert imports
     bad = [(f, fn, m) for f, fn, m in imports if m.startswith(above)]
     assert not bad, f'{folder} imports the applications above it: {bad}'
+
+
+def test_registry_holds_registries_only_and_imports_no_model():
+    """Every module registers through registry.py; a registry that imported a model would close a
+    circle (it did: the mmpretrain head)."""
+    imports = package_imports('registry.py')
+    assert ('hgnet_backbones/registry.py', None, 'mmengine.registry') in imports
+    assert not [m for _, _, m in imports if m.startswith('hgnet_backbones')]

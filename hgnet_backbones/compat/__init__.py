@@ -103,13 +103,13 @@ ADAPTATIONS = (
          why="the CPU fast path uses torch's private oneDNN ops (torch.ops.mkldnn."
              '_convolution_pointwise, torch._C._nn.mkldnn_reorder_conv2d_weight), probed with '
              'hasattr and skipped where absent',
-         where='the CPU fast-path module of hgnet_backbones/models (prepacked convolution)',
+         where='models.fast_paths.prepacked_conv (chosen in fast_paths.conv_bn_act)',
          removed_by='a public torch API for prepacked CPU convolution weights (or eager speed '
                     'equal to it)'),
     dict(name='autocast-probe', library='torch < 2.4',
          why="torch.is_autocast_enabled takes no device type before 2.4 (the CPU's is "
              'torch.is_autocast_cpu_enabled)',
-         where='the CPU fast-path module of hgnet_backbones/models (autocast probe)',
+         where='models.fast_paths._autocast_on (in prepacked_conv_applies)',
          removed_by='requiring torch >= 2.4 (setup.cfg allows 2.1)'),
     dict(name='test-process-state', library='mmengine 0.10.7 (tests only)',
          why="mmengine keeps process-wide state that in-process tool runs change: every Runner "
