@@ -274,8 +274,23 @@ def stage_channels(arch: Union[str, dict]) -> Tuple[int, ...]:
     return tuple(row[column] for row in HGNetV2.parse_arch(arch)[1]['stages'])
 
 
+class OtherSpellings:
+    """A call of the class with another implementation's argument names builds the subclass that
+    spells the model with them: :attr:`other_spellings` maps each such name to it (:mod:`.ports`
+    adds RT-DETR's and D-FINE's ``HGNetv2``, whose names configs also write under
+    ``type='HGNetV2'``). A base placed after the class's own, so that ``inspect.signature`` reads
+    the class's ``__init__`` (it prefers a ``__new__`` defined in the class itself)."""
+    other_spellings: Dict[str, type] = {}
+
+    def __new__(cls, *args, **kwargs):
+        spelling = next((c for name, c in cls.other_spellings.items() if name in kwargs), None)
+        if spelling is not None and not issubclass(cls, spelling):
+            cls = spelling
+        return super().__new__(cls)
+
+
 @MODELS.register_module()
-class HGNetV2(BaseModule):
+class HGNetV2(BaseModule, OtherSpellings):
     """PP-HGNetV2 backbone (PaddleClas), B0-B6.
 
     A GPU-friendly CNN from Baidu's PaddleClas: a stride-4 stem, then four stages of HG blocks that
@@ -365,16 +380,6 @@ class HGNetV2(BaseModule):
     # RT-DETR's names of its backbones, by detector size (`name` in its PyTorch port, `arch` in
     # PaddleDetection): the same stage tables
     arch_aliases = {'L': 'B4', 'X': 'B5', 'H': 'B6'}
-
-    # argument name -> the class that spells this model with another implementation's argument
-    # names: a call with such a name builds that class (:mod:`.ports` adds RT-DETR's and D-FINE's
-    # HGNetv2, as configs also write their names under type='HGNetV2')
-    other_spellings: Dict[str, type] = {}
-
-    def __new__(cls, *args, **kwargs):
-        if cls is HGNetV2:
-            cls = next((c for name, c in HGNetV2.other_spellings.items() if name in kwargs), cls)
-        return super().__new__(cls)
 
     def __init__(self,
                  arch: Union[str, dict] = 'B4',
