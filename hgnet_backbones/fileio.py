@@ -72,3 +72,12 @@ def write_bytes(path: os.PathLike, data: bytes) -> None:
 def write_text(path: os.PathLike, text: str) -> None:
     with atomic_open(path, 'w', encoding='utf-8') as f:
         f.write(text)
+
+
+def write_generated_markdown(path: os.PathLike, command: str, table: str) -> None:
+    """Write the Markdown ``table`` a tool measured to ``path`` (atomically), under a comment naming
+    ``command``, the ``python tools/<tool>.py ... --write-table path`` line that regenerates it (the
+    documentation's generated tables, docs/_generated/)."""
+    tool = command.split()[1]
+    write_text(path, f'<!-- Written by {tool} --write-table; regenerate with\n  {command}\n'
+                     f'Do not edit by hand. -->\n\n{table.rstrip()}\n')

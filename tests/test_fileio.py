@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from hgnet_backbones.fileio import atomic_open, atomic_path, is_temporary, write_text
+from hgnet_backbones.fileio import (atomic_open, atomic_path, is_temporary, write_generated_markdown,
+                                    write_text)
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -61,3 +62,12 @@ def test_temporaries_are_recognised_for_their_final_name(tmp_path):
         assert is_temporary(name) and is_temporary(name, 'epoch_3.pth')
         assert not is_temporary(name, 'epoch_2.pth')
     assert not is_temporary('epoch_3.pth') and not is_temporary('.hidden')
+
+
+def test_docs_table_is_headed_by_a_comment_naming_the_command_that_regenerates_it(tmp_path):
+    path = tmp_path / 'table.md'
+    write_generated_markdown(path, 'python tools/benchmark.py --archs B0 --write-table t.md', '| a |\n|---|\n| 1 |\n\n')
+    assert path.read_text() == ('<!-- Written by tools/benchmark.py --write-table; regenerate with\n'
+                                '  python tools/benchmark.py --archs B0 --write-table t.md\n'
+                                'Do not edit by hand. -->\n\n'
+                                '| a |\n|---|\n| 1 |\n')

@@ -51,11 +51,10 @@ from mmengine.config import Config
 from mmengine.utils import ProgressBar
 
 from hgnet_backbones.analysis import count_flops, count_params, relative_error
-from hgnet_backbones.fileio import atomic_path, write_text
+from hgnet_backbones.fileio import atomic_path, write_generated_markdown, write_text
 from hgnet_backbones.weights.convert import to_timm_state_dict
 from hgnet_backbones.weights.zoo import MODEL_ZOO
 
-from docs_table import write_docs_table
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 DEPLOY_CONFIGS = Path(TOOLS).parent / 'configs' / 'deploy'
@@ -855,7 +854,7 @@ def main(argv=None):
     files = write_table(results, sizes, memory, args.out_dir, command)
     table = open(files['md']).read()
     if args.write_table:
-        write_docs_table(args.write_table, command, table)
+        write_generated_markdown(args.write_table, command, table)
     print()
     print(table)
     print('wrote', ', '.join(files.values()))

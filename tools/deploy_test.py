@@ -18,9 +18,9 @@ from mmengine.config import DictAction
 
 from hgnet_backbones import use_safe_checkpoint_loading
 from hgnet_backbones.apis import load_config
+from hgnet_backbones.fileio import write_generated_markdown
 from hgnet_backbones.deploy.evaluate import evaluate, report_table
 
-from docs_table import write_docs_table
 
 
 def main(argv=None):
@@ -47,7 +47,7 @@ def main(argv=None):
     table = report_table(report)
     if args.write_table:
         command = 'python tools/deploy_test.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
-        write_docs_table(args.write_table, command, table)
+        write_generated_markdown(args.write_table, command, table)
     print()
     print(table)
     if not report['passed']:

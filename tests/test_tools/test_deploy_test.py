@@ -1,5 +1,4 @@
-"""The tables the measuring tools write for the documentation (tools/docs_table.py, used by
-tools/benchmark.py and tools/deploy_test.py with --write-table)."""
+"""tools/deploy_test.py: the table it prints is the one --write-table writes for the documentation."""
 import sys
 from pathlib import Path
 
@@ -7,16 +6,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))
-
-
-def test_docs_table_is_headed_by_a_comment_naming_the_command_that_regenerates_it(tmp_path):
-    from docs_table import write_docs_table
-    path = tmp_path / 'table.md'
-    write_docs_table(path, 'python tools/benchmark.py --archs B0 --write-table t.md', '| a |\n|---|\n| 1 |\n\n')
-    assert path.read_text() == ('<!-- Written by tools/benchmark.py --write-table; regenerate with\n'
-                                '  python tools/benchmark.py --archs B0 --write-table t.md\n'
-                                'Do not edit by hand. -->\n\n'
-                                '| a |\n|---|\n| 1 |\n')
 
 
 def test_deploy_test_writes_the_table_it_prints_under_its_command(tmp_path, monkeypatch, capsys):
