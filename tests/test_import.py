@@ -147,6 +147,7 @@ def test_get_model_builds_our_classifier_with_weights_from_our_loader(http_serve
         print(json.dumps(dict(errors=errors, type=type(model).__name__)))
     """)
     assert out['type'] == 'ImageClassifier'
+    assert set(out['errors']) == {'x224', 'x250x330'}
     for tag, maps in out['errors'].items():
         assert maps['logits'] <= 1e-3 and maps['stage4'] <= 1e-3, (tag, maps)  # float32 bounds
     assert http_server.requests == ['/PPHGNetV2_B0_ssld_pretrained.pdparams']

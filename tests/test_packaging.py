@@ -43,6 +43,7 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_wheel_carries_every_config_tool_and_the_model_index_under_mim(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     mim = 'hgnet_backbones/.mim/'
@@ -90,6 +91,7 @@ def _in_user_env(python: Path, code: str, cwd: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_user_config_inheriting_our_retinanet_builds_a_detector(user_env, tmp_path):
     config = tmp_path / 'my_retinanet.py'
     config.write_text(textwrap.dedent("""
