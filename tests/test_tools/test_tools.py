@@ -330,8 +330,8 @@ def test_auto_scale_lr_scales_the_learning_rate_by_the_global_batch(tmp_path):
     # the config's lr 4e-3 is for a batch of 4 (auto_scale_lr.base_batch_size); here 1 x 2
     runner = train(config, work_dir=str(tmp_path / 'work'), cfg_options=options, no_validate=True,
                    auto_scale_lr=True)
-    assert [g['lr'] for g in runner.optim_wrapper.param_groups] == [pytest.approx(2e-3)] * len(
-        runner.optim_wrapper.param_groups)
+    lrs = [g['lr'] for g in runner.optim_wrapper.param_groups]
+    assert lrs and lrs == [pytest.approx(2e-3)] * len(lrs)
 
 
 def test_auto_scale_lr_needs_the_batch_the_configs_lr_is_for():
