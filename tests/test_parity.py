@@ -11,7 +11,8 @@ BOUNDS = {torch.float64: 1e-7, torch.float32: 1e-3}
 # B4 in float64 takes 20-60 s on a CPU: the fast loop keeps B0's float64 parity and B4's float32 one
 ARCH_DTYPE = [pytest.param(arch, dtype, id=f'{arch}-{name}',
                            marks=[pytest.mark.slow] if (arch, dtype) == ('B4', torch.float64) else [])
-              for arch in ('B0', 'B4') for dtype, name in ((torch.float64, 'float64'), (torch.float32, 'float32'))]
+              for arch in ('B0', 'B4')
+              for dtype, name in ((torch.float64, 'float64'), (torch.float32, 'float32'))]
 
 
 @pytest.mark.parametrize('arch,dtype', ARCH_DTYPE)
