@@ -57,7 +57,7 @@ def _changes(before: dict, after: dict) -> dict:
     return changed
 
 
-OURS = 'hgnet_backbones.weights.mmengine.converted_checkpoint'
+OURS = 'hgnet_backbones.weights.mmengine.load_from_pdparams'
 
 
 def test_import_only_registers_modules_and_checkpoint_schemes():
@@ -92,9 +92,9 @@ def test_safe_loading_opt_in_replaces_mmengines_local_and_http_loaders_only():
         print(json.dumps(dict(before=before, after=snapshot())))
     """)
     assert _changes(out['before'], out['after']) == {'checkpoint_schemes': {
-        '': 'hgnet_backbones.weights.mmengine._safe_local',
-        'http://': 'hgnet_backbones.weights.mmengine._safe_http',
-        'https://': 'hgnet_backbones.weights.mmengine._safe_http'}}
+        '': 'hgnet_backbones.weights.mmengine.load_from_safe_local',
+        'http://': 'hgnet_backbones.weights.mmengine.load_from_safe_http',
+        'https://': 'hgnet_backbones.weights.mmengine.load_from_safe_http'}}
 
 
 @pytest.mark.parametrize('order', ['ours first', 'mmpretrain first'])
@@ -147,6 +147,7 @@ def test_get_model_builds_our_classifier_with_weights_from_our_loader(http_serve
         print(json.dumps(dict(errors=errors, type=type(model).__name__)))
     """)
     assert out['type'] == 'ImageClassifier'
+    assert set(out['errors']) == {'x224', 'x250x330'}
     for tag, maps in out['errors'].items():
         assert maps['logits'] <= 1e-3 and maps['stage4'] <= 1e-3, (tag, maps)  # float32 bounds
     assert http_server.requests == ['/PPHGNetV2_B0_ssld_pretrained.pdparams']

@@ -1,5 +1,8 @@
 import hashlib
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -116,3 +119,17 @@ def test_tiny_ade20k_layout_and_determinism(tmp_path):
     make_tiny_ade20k(tmp_path / 'b', num_train=3, num_val=2, size=64, seed=1)
     make_tiny_ade20k(tmp_path / 'c', num_train=3, num_val=2, size=64, seed=2)
     assert _digest(root) == _digest(tmp_path / 'b') != _digest(tmp_path / 'c')
+
+
+def test_without_scikit_image_the_tiny_data_names_the_demo_extra():
+    # in a fresh interpreter where importing skimage fails, as where it is not installed
+    code = textwrap.dedent("""
+        import sys
+        sys.modules['skimage'] = None
+        try:
+            import hgnet_backbones.tiny_data
+        except ModuleNotFoundError as e:
+            print(e)
+    """)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert "pip install 'hgnet_backbones[demo]'" in out.stdout, out.stdout + out.stderr[-2000:]

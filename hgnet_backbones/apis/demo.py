@@ -1,5 +1,6 @@
 """The tiny end-to-end detection run behind the README's main job: train a small HGNetV2 detector on a
-CPU, its COCO mAP before and after, its boxes drawn."""
+CPU, its COCO mAP before and after, its boxes drawn. Needs the ``demo`` extra (the tiny data) and the
+``det`` extra (mmdet): ``pip install 'hgnet_backbones[det,demo]'``."""
 import os.path as osp
 from pathlib import Path
 from typing import Optional

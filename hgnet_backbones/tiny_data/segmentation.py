@@ -7,7 +7,7 @@ from typing import Dict, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .photos import PHOTOS, TEXTURES, load_photo, load_texture
+from .photos import PHOTOS, TEXTURES, load_horse, load_photo, load_texture
 
 # label value i + 1 in the annotation PNGs (0 is ADE20K's "other", ignored with reduce_zero_label)
 SEG_CLASSES = ('background', *PHOTOS)
@@ -17,8 +17,7 @@ def _shape_mask(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A bool mask of size (h, w): an ellipse, a random polygon or scikit-image's horse silhouette."""
     kind = rng.integers(3)
     if kind == 2:
-        import skimage.data
-        horse = Image.fromarray(~skimage.data.horse())  # the horse is False on a True ground
+        horse = Image.fromarray(load_horse())
         if rng.random() < 0.5:
             horse = horse.transpose(Image.FLIP_LEFT_RIGHT)
         return np.asarray(horse.resize((w, h), Image.NEAREST), dtype=bool)

@@ -21,7 +21,9 @@ PDPARAMS_FILE = r'.*\.pdparams$'
 PDPARAMS_URL = r'https?://.*\.pdparams$'
 
 
-def converted_checkpoint(checkpoint: str, map_location=None) -> dict:
+# The loaders are named load_from_<backend>, as mmengine's are: it logs "Loads checkpoint by
+# {name[10:]} backend".
+def load_from_pdparams(checkpoint: str, map_location=None) -> dict:
     """An mmengine checkpoint dict of PaddleClas weights: the classifier-layout ``state_dict`` and
     ``meta`` with the source and the arch."""
     state = load_converted(checkpoint, map_location=map_location or 'cpu')
@@ -34,16 +36,16 @@ def register_checkpoint_loaders() -> None:
     """Give mmengine loaders for ``*.pdparams`` paths and URLs and ``paddleclas://`` names."""
     from mmengine.runner.checkpoint import CheckpointLoader
     for prefix in (PDPARAMS_FILE, PDPARAMS_URL, PADDLECLAS_SCHEME):
-        CheckpointLoader.register_scheme(prefix, converted_checkpoint, force=True)
+        CheckpointLoader.register_scheme(prefix, load_from_pdparams, force=True)
 
 
-def _safe_local(filename, map_location=None):
+def load_from_safe_local(filename, map_location=None):
     return read_checkpoint(filename, map_location=map_location or 'cpu')
 
 
-def _safe_http(filename, map_location=None, model_dir=None):
+def load_from_safe_http(filename, map_location=None, model_dir=None):
     if urlparse(filename).path.endswith('.pdparams'):
-        return converted_checkpoint(filename, map_location)
+        return load_from_pdparams(filename, map_location)
     return read_checkpoint(download(filename, check=read_checkpoint), map_location=map_location or 'cpu')
 
 
@@ -54,5 +56,5 @@ def use_safe_checkpoint_loading() -> None:
     (timeouts, URL-keyed cache). A checkpoint that holds anything but tensors and plain containers
     is then refused instead of unpickled; this project's tools call it, and so can a user's script."""
     from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme('', _safe_local, force=True)
-    CheckpointLoader.register_scheme(('http://', 'https://'), _safe_http, force=True)
+    CheckpointLoader.register_scheme('', load_from_safe_local, force=True)
+    CheckpointLoader.register_scheme(('http://', 'https://'), load_from_safe_http, force=True)

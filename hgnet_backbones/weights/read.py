@@ -6,6 +6,7 @@
 - torch files (zip or legacy pickle): ``torch.load(weights_only=True)``; a legacy pickle is first tried
   with the restricted unpickler, as old timm files hold NumPy-free tensors only.
 """
+import codecs
 import collections
 import io
 import os
@@ -33,7 +34,10 @@ def _numpy_globals() -> Dict[Tuple[str, str], object]:
     except ImportError:  # NumPy 1.x
         from numpy.core import multiarray
     allowed = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype,
-               ('collections', 'OrderedDict'): collections.OrderedDict}
+               ('collections', 'OrderedDict'): collections.OrderedDict,
+               # pickle protocol 2 (older Paddle releases) writes bytes as _codecs.encode(str, 'latin1');
+               # torch's weights_only unpickler allows it too
+               ('_codecs', 'encode'): codecs.encode}
     # Files written with NumPy 1.x name the module numpy.core.multiarray, NumPy 2 numpy._core.multiarray.
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         allowed[(module, '_reconstruct')] = multiarray._reconstruct
@@ -42,7 +46,8 @@ def _numpy_globals() -> Dict[Tuple[str, str], object]:
 
 
 class _PdparamsUnpickler(pickle.Unpickler):
-    """Resolves only NumPy's array reconstruction and OrderedDict; nothing else in the pickle runs."""
+    """Resolves only NumPy's array reconstruction, OrderedDict and the bytes encoding of pickle
+    protocol 2; nothing else in the pickle runs."""
 
     allowed = _numpy_globals()
 

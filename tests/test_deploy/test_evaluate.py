@@ -28,6 +28,7 @@ def _check_against_pytorch(report: dict, points_per_unit: float):
         assert latency['median_ms'] > 0 and latency['mean_ms'] > 0
 
 
+@pytest.mark.slow
 def test_deploy_test_tool_gives_the_tiny_classifiers_top1_equal_to_pytorchs(
         tiny_classifier, tiny_imagenet, tmp_path):
     root = tiny_imagenet

@@ -157,6 +157,7 @@ def _check_two_sizes(results):
     assert results[0]['input_shape'] != results[1]['input_shape']
 
 
+@pytest.mark.slow
 def test_classifier_onnx_matches_pytorch_at_two_sizes(classifier, image, tmp_path):
     report = deploy(str(DEPLOY / 'classification_onnxruntime_dynamic.py'), *classifier, image,
                     str(tmp_path), device='cpu')
@@ -168,6 +169,7 @@ def test_classifier_onnx_matches_pytorch_at_two_sizes(classifier, image, tmp_pat
     assert (tmp_path / 'deploy_report.json').is_file()
 
 
+@pytest.mark.slow
 def test_retinanet_onnx_keeps_the_same_detections_at_two_sizes(retinanet, image, tmp_path):
     report = deploy(str(DEPLOY / 'detection_onnxruntime_dynamic.py'), *retinanet, image,
                     str(tmp_path), device='cpu')
@@ -181,6 +183,7 @@ def test_retinanet_onnx_keeps_the_same_detections_at_two_sizes(retinanet, image,
         assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
 
 
+@pytest.mark.slow
 def test_rtdetr_onnx_keeps_the_same_detections_at_two_sizes(rtdetr, image, tmp_path):
     report = deploy(str(DEPLOY / 'detection_onnxruntime_dynamic.py'), *rtdetr, image,
                     str(tmp_path), device='cpu')
@@ -198,6 +201,7 @@ def test_rtdetr_onnx_keeps_the_same_detections_at_two_sizes(rtdetr, image, tmp_p
         assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
 
 
+@pytest.mark.slow
 def test_upernet_onnx_labels_agree_at_two_sizes(upernet, image, tmp_path):
     report = deploy(str(DEPLOY / 'segmentation_onnxruntime_dynamic.py'), *upernet, image,
                     str(tmp_path), device='cpu')

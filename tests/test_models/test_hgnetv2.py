@@ -342,6 +342,7 @@ def _random_norms(model, seed=0):
     return model
 
 
+@pytest.mark.slow
 def test_frozen_batchnorm_folds_into_the_conv_with_the_plain_float64_gradients(monkeypatch):
     torch.manual_seed(0)
     model = _random_norms(HGNetV2(arch='B0', out_indices=(0, 1, 2, 3), norm_eval=True,

@@ -177,6 +177,7 @@ def _backbone_from(ref, tmp_path, **kwargs):
     return model.double().eval()
 
 
+@pytest.mark.slow
 def test_zero_stem_pool_equals_timm_hgnetv2_b0_in_float64(tmp_path):
     ref = _random_timm_b0()
     zero = _backbone_from(ref, tmp_path, stem_pool='zero')

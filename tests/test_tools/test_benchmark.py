@@ -9,6 +9,7 @@ sys.path.insert(0, str(REPO / 'tools'))
 TINY_CLS_CONFIG = str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py')
 
 
+@pytest.mark.slow
 def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, capsys):
     import benchmark as tool
     tool.main(['--archs', 'B0', '--batches', '1', '2', '--warmup', '1', '--repeats', '2',
@@ -39,6 +40,7 @@ def test_benchmark_runs_end_to_end_on_b0_and_writes_table_csv_chart(tmp_path, ca
     assert docs_table.endswith('\n\n' + table)
 
 
+@pytest.mark.slow
 def test_training_steps_check_outputs_and_gradients_against_ours_and_time_every_path():
     import benchmark as tool
     # B4 has no LAB, so timm's zero-padded stem pool computes what ours does: the gradients of the
@@ -56,6 +58,7 @@ def test_training_steps_check_outputs_and_gradients_against_ours_and_time_every_
         assert r.max_rel_err <= 1e-4 and r.extra['grad_rel_err'] <= 1e-4, r
 
 
+@pytest.mark.slow
 def test_with_cp_lowers_training_step_peak_memory():
     from benchmark import train_step_peak_memory
     plain = train_step_peak_memory('B0', 2, with_cp=False)

@@ -69,6 +69,7 @@ def test_detection_and_segmentation_metafiles_and_readmes_are_generated_from_one
     sizes = {Path(m['Config']).name: dict(params=m['Metadata']['Parameters'],
                                           flops=m['Metadata'].get('FLOPs')) for m in saved['Models']}
     # every config of the folder but the tiny sets' is listed
+    assert sizes, f'{folder}: no model in its metafile'
     assert sorted(sizes) == sorted(p.name for p in path.glob('*.py') if p.name not in tiny)
     assert downstream_metafile(folder, sizes) == saved
     assert (path / 'README.md').read_text() == downstream_readme(folder, sizes, tiny)

@@ -23,9 +23,9 @@ def test_mmengine_load_checkpoint_takes_pdparams(paddle_fixtures):
 def test_pdparams_url_goes_to_our_loader_and_other_urls_to_mmengines(http_server, paddle_fixtures,
                                                                     torch_home):
     from mmengine.runner.checkpoint import CheckpointLoader, load_from_http
-    from hgnet_backbones.weights.mmengine import converted_checkpoint
+    from hgnet_backbones.weights.mmengine import load_from_pdparams
     assert CheckpointLoader._get_checkpoint_loader('https://x/y/PPHGNetV2_B0.pdparams') is \
-        converted_checkpoint
+        load_from_pdparams
     assert CheckpointLoader._get_checkpoint_loader('https://x/y/model.pth') is load_from_http
     http_server.routes['/PPHGNetV2_B0.pdparams'] = open(_pdparams(paddle_fixtures, 'B0'), 'rb').read()
     ckpt = CheckpointLoader.load_checkpoint(http_server.url('/PPHGNetV2_B0.pdparams'))
@@ -53,3 +53,25 @@ def test_safe_loading_opt_in_refuses_a_pickle_url_and_runs_nothing(http_server, 
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert out.stdout.count('refused') == 2, out.stdout + out.stderr[-2000:]
     assert not target.exists()
+
+
+def test_mmengine_logs_our_loaders_by_their_backend_names(paddle_fixtures, tmp_path):
+    # in a fresh interpreter: the opt-in changes mmengine's loaders for the whole process
+    pdparams = _pdparams(paddle_fixtures, 'B0')
+    pth = tmp_path / 'plain.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1)}}, pth)
+    log_file = tmp_path / 'load.log'
+    code = textwrap.dedent(f"""
+        import hgnet_backbones
+        from mmengine.logging import MMLogger
+        from mmengine.runner.checkpoint import CheckpointLoader
+        logger = MMLogger.get_instance('loaders', log_file={str(log_file)!r})
+        CheckpointLoader.load_checkpoint({pdparams!r}, logger=logger)
+        hgnet_backbones.use_safe_checkpoint_loading()
+        CheckpointLoader.load_checkpoint({str(pth)!r}, logger=logger)
+    """)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = log_file.read_text()
+    assert f'Loads checkpoint by pdparams backend from path: {pdparams}' in log
+    assert f'Loads checkpoint by safe_local backend from path: {pth}' in log

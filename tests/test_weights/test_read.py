@@ -1,4 +1,5 @@
 """Safe reading: nothing in a checkpoint file runs, and unreadable input names the file."""
+import codecs
 import pickle
 
 import numpy as np
@@ -29,6 +30,34 @@ def test_read_pdparams_reads_both_numpy_module_names(paddle_fixtures, arch, nump
     assert state['stem.stem1.conv.weight'].dtype == np.float32
     assert state['fc.weight'].shape == (2048, 1000)  # Paddle stores [in, out]
     assert detect_format(state) == 'paddle'
+
+
+def test_read_pdparams_reads_a_protocol_2_pickle(tmp_path):
+    # older Paddle releases pickle with protocol 2, where an array's bytes go through _codecs.encode
+    weights = {'stem.stem1.conv.weight': np.linspace(-1, 1, 432, dtype=np.float32).reshape(16, 3, 3, 3),
+               'stem.stem1.bn._variance': np.full(16, 0.25, dtype=np.float32),
+               'fc.weight': np.eye(4, 3, dtype=np.float32)}
+    path = tmp_path / 'old.pdparams'
+    path.write_bytes(pickle.dumps({**weights, 'StructuredToParameterName@@': {'fc.weight': 'fc_0.w_0'}},
+                                  protocol=2))
+    assert b'_codecs\nencode' in path.read_bytes()  # the file really uses it
+    state = read_pdparams(str(path))
+    assert state.keys() == weights.keys()
+    for name, array in weights.items():
+        assert state[name].dtype == array.dtype
+        np.testing.assert_array_equal(state[name], array)
+
+
+class _Decode:
+    def __reduce__(self):
+        return codecs.decode, (b'x', 'latin1')
+
+
+def test_pdparams_may_use_codecs_encode_but_not_its_neighbour_decode(tmp_path):
+    path = tmp_path / 'decode.pdparams'
+    path.write_bytes(pickle.dumps({'w': _Decode()}, protocol=2))
+    with pytest.raises(UnsafePickleError, match='refused to load _codecs.decode'):
+        read_pdparams(str(path))
 
 
 def test_malicious_pdparams_is_refused_and_runs_nothing(tmp_path):
