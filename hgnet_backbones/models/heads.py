@@ -3,10 +3,13 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmpretrain.models.heads import ClsHead
 
+from ..extras import needs_extra
 from ..registry import MODELS
 from .hgnetv2 import HGNetV2, LearnableAffineBlock, stage_channels
+
+with needs_extra('cls'):
+    from mmpretrain.models.heads import ClsHead
 
 
 @MODELS.register_module()

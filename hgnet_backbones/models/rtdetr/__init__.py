@@ -12,11 +12,14 @@ is imported, which ``import hgnet_backbones`` does not do. Configs import it:
 transformers' RT-DETRv2 weights are converted to this layout by
 :mod:`hgnet_backbones.weights.convert.rtdetr` (``tools/convert_rtdetr.py``).
 """
-from .decoder import RTDETRTransformerDecoder
-from .detector import RTDETR
-from .head import RTDETRHead
-from .hybrid_encoder import RTDETRHybridEncoder
-from .loss import RTDETRVarifocalLoss, rtdetr_varifocal_loss
+from ...extras import needs_extra
+
+with needs_extra('det'):
+    from .decoder import RTDETRTransformerDecoder
+    from .detector import RTDETR
+    from .head import RTDETRHead
+    from .hybrid_encoder import RTDETRHybridEncoder
+    from .loss import RTDETRVarifocalLoss, rtdetr_varifocal_loss
 
 __all__ = ['RTDETR', 'RTDETRHead', 'RTDETRHybridEncoder', 'RTDETRTransformerDecoder',
            'RTDETRVarifocalLoss', 'rtdetr_varifocal_loss']
