@@ -3,6 +3,10 @@ extras (``setup.cfg``, ``[options.extras_require]``) brings it."""
 import contextlib
 from typing import Iterator
 
+# what an extra cannot bring: mmdeploy 1.3.1's metadata pins protobuf<=3.20.2, which current onnx
+# cannot use, so it installs beside the deploy extra without its declared dependencies
+ALSO_INSTALL = {'deploy': ' and pip install --no-deps mmdeploy==1.3.1'}
+
 
 @contextlib.contextmanager
 def needs_extra(extra: str) -> Iterator[None]:
@@ -19,4 +23,5 @@ def needs_extra(extra: str) -> Iterator[None]:
     except ModuleNotFoundError as error:
         raise ModuleNotFoundError(
             f"{error}: it comes with the {extra!r} extra of hgnet_backbones, "
-            f"pip install 'hgnet_backbones[{extra}]'", name=error.name, path=error.path) from error
+            f"pip install 'hgnet_backbones[{extra}]'{ALSO_INSTALL.get(extra, '')}", name=error.name,
+            path=error.path) from error

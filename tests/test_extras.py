@@ -17,3 +17,11 @@ def test_other_errors_pass_through_unchanged():
     with pytest.raises(ValueError, match='^not an import$'):
         with needs_extra('demo'):
             raise ValueError('not an import')
+
+
+def test_the_deploy_extra_also_says_mmdeploy_installs_without_its_dependencies():
+    with pytest.raises(ModuleNotFoundError,
+                       match=r"pip install 'hgnet_backbones\[deploy\]' and pip install --no-deps "
+                             r"mmdeploy==1\.3\.1$"):
+        with needs_extra('deploy'):
+            import no_such_module  # noqa: F401
