@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY_BOOT=${HGNET_PYTHON:-python3.11}
 CACHE_DIR=${HGNET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hgnet_backbones}
-EXTRAS=${HGNET_EXTRAS:-tests,deploy,docs}
+EXTRAS=${HGNET_EXTRAS:-tests,deploy,docs,demo}
 STACK=${HGNET_STACK:-pinned}
 case "$STACK" in
     pinned) VENV="$ROOT/.venv" CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
