@@ -72,8 +72,9 @@ def test_import_only_registers_modules_and_checkpoint_schemes():
         # new schemes only: no loader of mmengine's is replaced
         'checkpoint_schemes': {r'.*\.pdparams$': OURS, r'https?://.*\.pdparams$': OURS,
                                'paddleclas://': OURS},
-        # HGNetv2: RT-DETR's and D-FINE's class name, so that their backbone dicts build as written
-        'models': dict(added=['HGNetV2', 'HGNetv2'], removed=[]),
+        # HGNetv2: RT-DETR's and D-FINE's class name, PPHGNetV2 PaddleDetection's, so that their
+        # backbone dicts build as written
+        'models': dict(added=['HGNetV2', 'HGNetv2', 'PPHGNetV2'], removed=[]),
         'hooks': dict(added=['EagerOptimizerStepHook', 'SafeCheckpointHook', 'ValidateBeforeTrainingHook'], removed=[]),
         # mmpretrain's head and model names register once the user imports mmpretrain (see below)
         'meta_path': dict(added=['_AfterImport'], removed=[]),
