@@ -5,12 +5,16 @@
 import contextlib
 from typing import Callable
 
-import onnx
 import torch
-from mmdeploy.codebase.base.backend_model import BaseBackendModel
-from mmdeploy.core import FUNCTION_REWRITER
-from mmdeploy.utils import Backend
 from torch.nn.modules.utils import _pair
+
+from ..extras import needs_extra
+
+with needs_extra('deploy'):
+    import onnx
+    from mmdeploy.codebase.base.backend_model import BaseBackendModel
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.utils import Backend
 
 
 def _cast_long(g, input, non_blocking):
