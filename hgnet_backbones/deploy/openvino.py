@@ -79,6 +79,12 @@ def convert_onnx(onnx_file: str, xml_file: str) -> str:
     return save_model(read_model(onnx_file), xml_file)
 
 
+def is_int8(model) -> bool:
+    """Whether ``model`` (see :func:`read_model`) has quantized layers (NNCF marks each with a
+    ``FakeQuantize``, which the CPU plugin runs as int8 kernels)."""
+    return any(op.get_type_name() == 'FakeQuantize' for op in read_model(model).get_ops())
+
+
 def cpu_has_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes bf16 natively here (AVX-512 BF16 or AMX)."""
     ov = _import('openvino')
