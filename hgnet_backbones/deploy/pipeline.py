@@ -106,15 +106,13 @@ def _with_file(key: str, file: str, measured) -> dict:
 def run_pipeline(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[str],
                  work_dir: str, measure: Measure, trace_image=None, onnx_file: Optional[str] = None,
                  device: str = 'cuda:0', measure_pytorch: bool = False,
-                 onnx_models: Optional[Callable[[str, torch.nn.Module], Dict[str, str]]] = None,
                  openvino_file: Optional[str] = None) -> dict:
     """Deploy ``model_cfg`` + ``checkpoint`` and measure each deployed model against PyTorch.
 
     1. Export to ONNX in ``work_dir`` (traced with ``trace_image``), unless ``onnx_file`` is given.
     2. Build the PyTorch model on the CPU, the reference; with ``measure_pytorch``, measure it too
        (reference None), as ``pytorch``.
-    3. Measure the ONNX Runtime model of each ONNX file (CPU): ``onnx_models(onnx_file, reference)``
-       names them (default ``{'onnxruntime': onnx_file}``).
+    3. Measure the ONNX Runtime model of the ONNX file (CPU), as ``onnxruntime``.
     4. For an OpenVINO deploy config, convert the ONNX file to OpenVINO IR beside it (``.xml`` and
        ``.bin``), or take ``openvino_file`` (an IR made before, an int8 one of tools/quantize.py say),
        and measure it on the CPU at the config's precision, as ``openvino``.
@@ -139,10 +137,9 @@ def run_pipeline(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Opti
     onnx_cfg = onnx_deploy_config(deploy_cfg)
     if measure_pytorch:
         report['pytorch'] = measure('pytorch', onnx_cfg, reference, None, 'cpu')
-    files = onnx_models(onnx_file, reference) if onnx_models else {'onnxruntime': onnx_file}
-    for name, file in files.items():
-        report[name] = measure(name, onnx_cfg, build_backend_model(onnx_cfg, model_cfg, file, 'cpu'),
-                               reference, 'cpu')
+    report['onnxruntime'] = measure('onnxruntime', onnx_cfg,
+                                    build_backend_model(onnx_cfg, model_cfg, onnx_file, 'cpu'),
+                                    reference, 'cpu')
     if get_backend(deploy_cfg) == Backend.OPENVINO:
         from .openvino import convert_onnx
         xml = openvino_file or convert_onnx(onnx_file, osp.splitext(onnx_file)[0] + '.xml')
