@@ -16,7 +16,7 @@ from mmdeploy.apis import build_task_processor
 
 from ..apis.config import codebase_of, load_config
 from ..fileio import write_text
-from .export import ConfigLike, onnx_deploy_config, precision
+from .export import ConfigLike, onnx_deploy_config, operator_counts, precision
 from .pipeline import run_pipeline
 
 # How far a backend's dataset metric may be from PyTorch's, by engine precision: 0.5 (fp32) and 1.0
@@ -89,12 +89,13 @@ def first_test_image(processor, model_cfg) -> str:
     return dataset.get_data_info(0)['img_path']
 
 
-def backend_precision(name: str, deploy_cfg, backend_file: Optional[str] = None) -> str:
-    """What backend ``name`` computes in: ONNX Runtime fp32; OpenVINO 'int8' for an NNCF int8
-    ``backend_file``, else the deploy config's precision, as TensorRT's."""
+def backend_precision(name: str, deploy_cfg, backend_file: str) -> str:
+    """What backend ``name`` computes ``backend_file`` in: 'int8' for a quantized model (QDQ ONNX,
+    NNCF's OpenVINO IR), else ONNX Runtime fp32, OpenVINO and TensorRT the deploy config's
+    precision."""
     if name == 'onnxruntime':
-        return 'fp32'
-    if name == 'openvino' and backend_file is not None:
+        return 'int8' if 'QuantizeLinear' in operator_counts(backend_file) else 'fp32'
+    if name == 'openvino':
         from .openvino import is_int8
         if is_int8(backend_file):
             return 'int8'
@@ -146,7 +147,7 @@ def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
                   precision=precision(deploy_cfg), **run)
     backends = [name for name in BACKENDS if 'metrics' in report.get(name, {})]
     for backend in backends:
-        backend_file = report[backend].get('xml')
+        backend_file = report[backend].get('xml', report[backend].get('engine', report['onnx']))
         entry_precision = backend_precision(backend, deploy_cfg, backend_file)
         tolerance = METRIC_TOLERANCE[entry_precision]
         report[backend].update(precision=entry_precision, tolerance_points=tolerance,

@@ -116,3 +116,24 @@ def test_report_fails_where_a_metric_drifts_beyond_the_tolerance_in_points(
         codebase, reference, backend, drift, passed):
     result = compare_metrics(reference, backend, codebase, METRIC_TOLERANCE['fp32'])
     assert result['max_drift_points'] == pytest.approx(drift) and result['passed'] == passed
+
+
+def test_each_backend_is_measured_against_the_tolerance_of_what_it_computes_in(tmp_path):
+    import torch
+    from mmengine.config import Config
+
+    from hgnet_backbones.deploy.evaluate import backend_precision
+    from hgnet_backbones.deploy.quantize import quantize_onnx
+    model, x = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten()), torch.randn(1, 3, 5, 5)
+    float_file = str(tmp_path / 'float.onnx')
+    torch.onnx.export(model, (x, ), float_file, dynamo=False, opset_version=13, input_names=['input'])
+    int8_file = quantize_onnx(float_file, str(tmp_path / 'int8.onnx'), [dict(input=x.numpy())])
+    bf16 = Config.fromfile(str(DEPLOY / 'classification_openvino-bf16_dynamic.py'))
+    assert backend_precision('onnxruntime', bf16, float_file) == 'fp32'
+    assert backend_precision('onnxruntime', bf16, int8_file) == 'int8'
+    assert METRIC_TOLERANCE['int8'] == METRIC_TOLERANCE['bf16'] == 1.0 > METRIC_TOLERANCE['fp32']
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    from hgnet_backbones.deploy.openvino import convert_onnx, quantize
+    assert backend_precision('openvino', bf16, convert_onnx(float_file, str(tmp_path / 'f.xml'))) == 'bf16'
+    quantize(float_file, [x.numpy()], str(tmp_path / 'q.xml'))
+    assert backend_precision('openvino', bf16, str(tmp_path / 'q.xml')) == 'int8'
