@@ -12,8 +12,8 @@ under CALIBRATION_DIR (preprocessed by the model config's test pipeline, as at i
 top-1 agrees with the float32 model's on at least --min-agreement of the images under VAL_DIR:
 - OpenVINO (an OpenVINO deploy config): NNCF's accuracy control returns the layers that cost the
   agreement most to floating point; writes WORK_DIR/end2end_int8.xml (and .bin).
-- ONNX Runtime: tries --method, then the other calibration methods, then leaves the nodes that
-  quantize worst in float32 (1, 2, 4, ... of them, up to half); writes WORK_DIR/end2end_int8.onnx.
+- ONNX Runtime: tries --method, then the other calibration methods, then leaves the groups of nodes
+  that cost most in float32 (1, 2, 4, ... of them, up to half); writes WORK_DIR/end2end_int8.onnx.
 The int8 model is written only where the bound holds; else the tool says what it measured and exits
 with 1. WORK_DIR/quantize_report.json holds the gate's tries and the top-1 agreement and largest
 relative logit error of each model with PyTorch on VAL_DIR. The calibration images must look like
