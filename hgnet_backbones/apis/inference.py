@@ -5,6 +5,10 @@ segmentation (mmseg's ``MMSegInferencer``).
 The Inferencers load a checkpoint that does not fit the config with a warning and predict with
 randomly initialised layers; here every key of the checkpoint and the model must match, or a
 ``ValueError`` names the missing, unexpected and mis-shaped keys.
+
+A deployed model (an ONNX or OpenVINO IR file written by ``tools/deploy.py``, with the deploy config
+that names its backend) takes the PyTorch model's place in the same Inferencer: the same pipeline, the
+same outputs, label names from the config's test set.
 """
 import os.path as osp
 from typing import Optional, Union
@@ -19,6 +23,8 @@ from .config import codebase_of, load_config
 ConfigLike = Union[str, Config]
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+# files of a deployed model: ONNX (ONNX Runtime or OpenVINO) and OpenVINO IR
+DEPLOYED_SUFFIXES = ('.onnx', '.xml')
 
 
 def list_images(image_or_dir: str, recursive: bool = False) -> list:
@@ -72,16 +78,67 @@ def _fitting(inferencer_class, checkpoint: str):
     return FittingInferencer
 
 
+def backend_model(config: Config, deploy_cfg: ConfigLike, model_file: str) -> torch.nn.Module:
+    """The deployed ``model_file`` (exported from ``config``'s model by ``tools/deploy.py``) as
+    mmdeploy's end-to-end model of the task, run on the CPU by the backend ``deploy_cfg`` names, with
+    ``dataset_meta`` (class names, palette) of the config's test set's class and ``metainfo``."""
+    from mmengine.registry import DATASETS, DefaultScope
+
+    from ..deploy.pipeline import build_backend_model
+    model = build_backend_model(deploy_cfg, config, model_file, 'cpu')
+    dataset = config.test_dataloader.dataset
+    with DefaultScope.overwrite_default_scope(config.get('default_scope')):
+        dataset_class = DATASETS.get(dataset.type)
+    # the dataset class's meta and the config's (no file read), as mmpretrain's get_model does
+    model.dataset_meta = dict(getattr(dataset_class, 'METAINFO', {}), **dataset.get('metainfo', {}))
+    return model
+
+
+def _deployed(inferencer_class, deploy_cfg: ConfigLike, model_file: str):
+    """``inferencer_class`` (an mmengine ``BaseInferencer``) predicting with :func:`backend_model`
+    instead of the PyTorch model of its config."""
+
+    class DeployedInferencer(inferencer_class):
+
+        def _init_model(self, cfg, weights, device):
+            return backend_model(cfg, deploy_cfg, model_file)
+
+    return DeployedInferencer
+
+
+def _check_deployed(checkpoint: str, deploy_cfg: Optional[ConfigLike]) -> None:
+    if deploy_cfg is None and checkpoint.endswith(DEPLOYED_SUFFIXES):
+        raise ValueError(f'{checkpoint} is a deployed model: give the deploy config that names its '
+                         'backend (deploy_cfg, --deploy-cfg), e.g. '
+                         'configs/deploy/classification_openvino_dynamic.py for an OpenVINO .xml')
+
+
+def _inferencer(inferencer_class, checkpoint: str, deploy_cfg: Optional[ConfigLike]):
+    """``inferencer_class`` with the deployed model ``checkpoint`` where ``deploy_cfg`` is given,
+    else loading ``checkpoint`` only where it fits."""
+    _check_deployed(checkpoint, deploy_cfg)
+    if deploy_cfg is not None:
+        return _deployed(inferencer_class, deploy_cfg, checkpoint)
+    return _fitting(inferencer_class, checkpoint)
+
+
 def classify(image_or_dir: str, config: ConfigLike, checkpoint: str, topk: int = 5,
-             device: Optional[str] = None) -> list:
+             device: Optional[str] = None, deploy_cfg: Optional[ConfigLike] = None) -> list:
     """Top-k classes of each image, as PaddleClas's predictor reports them: ``[{'file_name',
     'class_ids', 'scores', 'label_names'}]``. Label names come from the checkpoint's dataset meta or
-    the config's test set (ImageNet names for ImageNet configs)."""
+    the config's test set (ImageNet names for ImageNet configs). With ``deploy_cfg``, ``checkpoint``
+    is a deployed model (ONNX or OpenVINO IR) run by that config's backend on the CPU."""
     from mmpretrain.apis import ImageClassificationInferencer, get_model
-    model = get_model(_as_config(config), pretrained=False, device=device)
-    meta = load_fitting_checkpoint(model, checkpoint).get('meta', {})
-    if meta.get('dataset_meta'):  # as get_model does with the checkpoint it loads
-        model._dataset_meta = meta['dataset_meta']
+    config = _as_config(config)
+    _check_deployed(checkpoint, deploy_cfg)
+    if deploy_cfg is not None:
+        model = backend_model(config, deploy_cfg, checkpoint)
+        model._config, model._dataset_meta = config, model.dataset_meta  # what mmpretrain reads
+    else:
+        model = get_model(config, pretrained=False, device=device)
+        meta = load_fitting_checkpoint(model, checkpoint).get('meta', {})
+        if meta.get('dataset_meta'):  # as get_model does with the checkpoint it loads
+            model._dataset_meta = meta['dataset_meta']
     inferencer = ImageClassificationInferencer(model=model, device=device)
     files = list_images(image_or_dir)
     results = []
@@ -104,15 +161,18 @@ def _save_image(image, path: str) -> None:
 
 
 def segment(image_or_dir: str, config: ConfigLike, checkpoint: str, out_dir: str, opacity: float = 0.5,
-            with_labels: bool = True, device: Optional[str] = None) -> list:
+            with_labels: bool = True, device: Optional[str] = None,
+            deploy_cfg: Optional[ConfigLike] = None) -> list:
     """Semantic segmentation of each image with mmseg's ``MMSegInferencer``. Writes
     ``out_dir/<image name>.png``, the image with each pixel's predicted class painted over it in the
     palette's colour (``opacity``; ``with_labels`` writes the class names), and returns
     ``[{'file_name', 'overlay', 'classes': {name: fraction of the pixels}}]``. Class names and palette
-    come from the checkpoint's dataset meta or the config's test set."""
+    come from the checkpoint's dataset meta or the config's test set. With ``deploy_cfg``,
+    ``checkpoint`` is a deployed model (ONNX or OpenVINO IR) run by that config's backend."""
     from mmseg.apis import MMSegInferencer
-    inferencer = _fitting(MMSegInferencer, checkpoint)(model=_as_config(config), weights=checkpoint,
-                                                       device=device)
+    inferencer = _inferencer(MMSegInferencer, checkpoint, deploy_cfg)(
+        model=_as_config(config), weights=None if deploy_cfg else checkpoint,
+        device='cpu' if deploy_cfg else device)
     names = inferencer.model.dataset_meta['classes']
     results = []
     for file_name in list_images(image_or_dir):
@@ -127,16 +187,20 @@ def segment(image_or_dir: str, config: ConfigLike, checkpoint: str, out_dir: str
 
 
 def detect(image_or_dir: str, config: ConfigLike, checkpoint: str, score_thr: float = 0.3,
-           out_dir: Optional[str] = None, device: Optional[str] = None) -> list:
+           out_dir: Optional[str] = None, device: Optional[str] = None,
+           deploy_cfg: Optional[ConfigLike] = None) -> list:
     """Boxes found in an image, or in every image of a folder, by mmdet's ``DetInferencer``:
     ``[{'file_name', 'bboxes' (x1, y1, x2, y2), 'scores', 'labels', 'label_names'}]`` with scores of
     at least ``score_thr``. ``out_dir``: also write each image with its boxes drawn to
-    ``out_dir/vis/``. Label names come from the checkpoint's dataset meta."""
+    ``out_dir/vis/``. Label names come from the checkpoint's dataset meta. With ``deploy_cfg``,
+    ``checkpoint`` is a deployed model (ONNX or OpenVINO IR) run by that config's backend, its label
+    names from the config's test set."""
     from mmdet.apis import DetInferencer
     if not 0 <= score_thr <= 1:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
-    inferencer = _fitting(DetInferencer, checkpoint)(model=_as_config(config), weights=checkpoint,
-                                                     device=device, show_progress=False)
+    inferencer = _inferencer(DetInferencer, checkpoint, deploy_cfg)(
+        model=_as_config(config), weights=None if deploy_cfg else checkpoint,
+        device='cpu' if deploy_cfg else device, show_progress=False)
     files = list_images(image_or_dir)
     outputs = inferencer(files, pred_score_thr=score_thr, out_dir=out_dir or '',
                          no_save_vis=out_dir is None)
@@ -154,16 +218,19 @@ def detect(image_or_dir: str, config: ConfigLike, checkpoint: str, score_thr: fl
 
 def infer(image_or_dir: str, config: ConfigLike, checkpoint: str, out_dir: Optional[str] = None,
           device: Optional[str] = None, topk: int = 5, score_thr: float = 0.3,
-          opacity: float = 0.5) -> list:
+          opacity: float = 0.5, deploy_cfg: Optional[ConfigLike] = None) -> list:
     """Predict with any config of this project, by its codebase: :func:`classify` (``topk``),
     :func:`detect` (``score_thr``; boxes drawn to ``out_dir/vis/`` when given) or :func:`segment`
-    (``opacity``; overlays written to ``out_dir``, which it needs)."""
+    (``opacity``; overlays written to ``out_dir``, which it needs). With ``deploy_cfg``,
+    ``checkpoint`` is a deployed model of the config's model (an ``.onnx`` or OpenVINO ``.xml`` file
+    from ``tools/deploy.py``) run by the deploy config's backend on the CPU."""
     config = _as_config(config)
     codebase = codebase_of(config)
     if codebase == 'mmpretrain':
-        return classify(image_or_dir, config, checkpoint, topk, device)
+        return classify(image_or_dir, config, checkpoint, topk, device, deploy_cfg)
     if codebase == 'mmdet':
-        return detect(image_or_dir, config, checkpoint, score_thr, out_dir, device)
+        return detect(image_or_dir, config, checkpoint, score_thr, out_dir, device, deploy_cfg)
     if out_dir is None:
         raise ValueError('a segmentation config writes overlays: give out_dir (--out-dir)')
-    return segment(image_or_dir, config, checkpoint, out_dir, opacity, device=device)
+    return segment(image_or_dir, config, checkpoint, out_dir, opacity, device=device,
+                   deploy_cfg=deploy_cfg)

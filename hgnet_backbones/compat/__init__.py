@@ -99,6 +99,16 @@ ADAPTATIONS = (
                'deploy.build_backend_model only), deploy.pipeline.OnnxRuntimeWrapper, '
                'deploy.tensorrt (TensorRTWrapper, build_tensorrt_engine)',
          removed_by='an mmdeploy release supporting current ONNX Runtime and TensorRT 10'),
+    dict(name='openvino-backend', library='mmdeploy 1.3.1 with OpenVINO >= 2024',
+         why="mmdeploy's OpenVINO backend is written for the 2022 API: its wrapper imports "
+             'openvino.inference_engine (IECore) and its converter drives the Model Optimizer (mo); '
+             'OpenVINO 2024+ has neither, and reads ONNX itself (openvino.convert_model)',
+         where='deploy.pipeline.OpenVINOWrapper (built by compat.mmdeploy.backend_wrappers during '
+               'deploy.build_backend_model only), deploy.openvino (convert_onnx, compile_model with '
+               'pinned precision, NNCF int8); run_pipeline converts the standard-op ONNX graph that '
+               'ONNX Runtime verifies',
+         removed_by='an mmdeploy release whose OpenVINO backend uses openvino.Core and '
+                    'openvino.convert_model'),
     dict(name='onednn-prepacked-conv', library='torch (private ops; checked from 2.1 to 2.14)',
          why="the CPU fast path uses torch's private oneDNN ops (torch.ops.mkldnn."
              '_convolution_pointwise, torch._C._nn.mkldnn_reorder_conv2d_weight), probed with '

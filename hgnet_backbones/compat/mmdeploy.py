@@ -142,8 +142,9 @@ def backend_wrappers(build_wrapper: Callable):
     """Meanwhile, mmdeploy's end-to-end backend models run their backend files through
     ``build_wrapper(backend, backend_files, device, input_names, output_names, deploy_cfg, **kwargs)``
     (the signature of mmdeploy's ``BaseBackendModel._build_wrapper``) instead of mmdeploy's wrappers:
-    its ONNX Runtime wrapper loads a custom-op library built for ONNX Runtime 1.15, and its TensorRT
-    wrapper calls binding APIs that TensorRT 10 removed (open-mmlab/mmdeploy#2758)."""
+    its ONNX Runtime wrapper loads a custom-op library built for ONNX Runtime 1.15, its TensorRT
+    wrapper calls binding APIs that TensorRT 10 removed (open-mmlab/mmdeploy#2758), and its OpenVINO
+    wrapper imports ``openvino.inference_engine``, which OpenVINO 2024 removed."""
     original = BaseBackendModel.__dict__['_build_wrapper']
     BaseBackendModel._build_wrapper = staticmethod(build_wrapper)
     try:

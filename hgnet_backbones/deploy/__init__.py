@@ -1,7 +1,7 @@
-"""Export to ONNX and TensorRT through mmdeploy 1.3.1 (:mod:`.export`, :mod:`.tensorrt`), and the one
-pipeline (:mod:`.pipeline`) by which the exported models are verified against the PyTorch model
-(:mod:`.verify`), evaluated on a test set (:mod:`.evaluate`) and quantized (:mod:`.quantize`);
-OpenVINO models and their int8 quantization (:mod:`.openvino`)."""
+"""Export to ONNX, OpenVINO and TensorRT through mmdeploy 1.3.1 (:mod:`.export`, :mod:`.openvino`,
+:mod:`.tensorrt`), and the one pipeline (:mod:`.pipeline`) by which the exported models are verified
+against the PyTorch model (:mod:`.verify`), evaluated on a test set (:mod:`.evaluate`) and quantized
+behind an accuracy gate (:mod:`.quantize`)."""
 from ..extras import needs_extra
 
 with needs_extra('deploy'):

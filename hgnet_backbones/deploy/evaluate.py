@@ -1,6 +1,6 @@
 """A deployed model evaluated on the config's test set, as mmdeploy's ``tools/test.py`` evaluates a
-backend model: the ONNX Runtime model (and the TensorRT engine where TensorRT and a GPU are present) and
-the PyTorch model it came from each run the whole test set through the same mmengine test loop and the
+backend model: the ONNX Runtime model (and, as the deploy config asks, the OpenVINO model or the TensorRT
+engine where TensorRT and a GPU are present) and the PyTorch model it came from each run the whole test set through the same mmengine test loop and the
 codebase's evaluator (mmdeploy's ``DeployTestRunner``). The report puts their metrics side by side with
 the time each network call took, and fails where a backend's metric drifts from PyTorch's by more than
 :data:`METRIC_TOLERANCE`."""
@@ -16,13 +16,14 @@ from mmdeploy.apis import build_task_processor
 
 from ..apis.config import codebase_of, load_config
 from ..fileio import write_text
-from .export import ConfigLike, onnx_deploy_config, precision
+from .export import ConfigLike, onnx_deploy_config, operator_counts, precision
 from .pipeline import run_pipeline
 
 # How far a backend's dataset metric may be from PyTorch's, by engine precision: 0.5 (fp32) and 1.0
-# (fp16) percentage points of every metric both report. mmpretrain's and mmseg's metrics are
-# percentages, mmdet's COCO metrics fractions (0.005 and 0.01 of them).
-METRIC_TOLERANCE = {'fp32': 0.5, 'fp16': 1.0}
+# (fp16, bf16, int8) percentage points of every metric both report. mmpretrain's and mmseg's metrics
+# are percentages, mmdet's COCO metrics fractions (0.005 and 0.01 of them).
+METRIC_TOLERANCE = {'fp32': 0.5, 'fp16': 1.0, 'bf16': 1.0, 'int8': 1.0}
+BACKENDS = ('onnxruntime', 'openvino', 'tensorrt')
 POINTS_PER_UNIT = {'mmpretrain': 1.0, 'mmseg': 1.0, 'mmdet': 100.0}
 
 
@@ -88,31 +89,48 @@ def first_test_image(processor, model_cfg) -> str:
     return dataset.get_data_info(0)['img_path']
 
 
+def backend_precision(name: str, deploy_cfg, backend_file: str) -> str:
+    """What backend ``name`` computes ``backend_file`` in: 'int8' for a quantized model (QDQ ONNX,
+    NNCF's OpenVINO IR), else ONNX Runtime fp32, OpenVINO and TensorRT the deploy config's
+    precision."""
+    if name == 'onnxruntime':
+        return 'int8' if 'QuantizeLinear' in operator_counts(backend_file) else 'fp32'
+    if name == 'openvino':
+        from .openvino import is_int8
+        if is_int8(backend_file):
+            return 'int8'
+    return precision(deploy_cfg)
+
+
 def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[str], work_dir: str,
-             onnx_file: Optional[str] = None, batch_size: int = 1, device: str = 'cuda:0') -> dict:
+             onnx_file: Optional[str] = None, batch_size: int = 1, device: str = 'cuda:0',
+             openvino_file: Optional[str] = None) -> dict:
     """Evaluate the deployed ``model_cfg`` + ``checkpoint`` and the PyTorch model on the config's test
     set (the deploy config's input shape must be dynamic, or the one the test pipeline makes).
 
     Args:
-        deploy_cfg: An ONNX Runtime or TensorRT deploy config (``configs/deploy/``).
+        deploy_cfg: An ONNX Runtime, OpenVINO or TensorRT deploy config (``configs/deploy/``).
         model_cfg: The model config; its ``test_dataloader`` and ``test_evaluator`` are used.
         checkpoint: The model's weights (None: the config's initialisation).
         work_dir: Where the ONNX file (unless ``onnx_file`` is given), engine, logs and
             ``deploy_eval_report.json`` go.
         onnx_file: An ONNX file exported from this model before, instead of exporting it again.
         batch_size: Images per network call, for every backend alike.
-        device: Where a TensorRT engine is built and run; PyTorch and ONNX Runtime run on the CPU.
+        device: Where a TensorRT engine is built and run; PyTorch, ONNX Runtime and OpenVINO run
+            on the CPU.
+        openvino_file: For an OpenVINO config, the OpenVINO IR to evaluate (an int8 one of
+            ``tools/quantize.py``, say) instead of converting the ONNX file.
 
     Returns:
-        The report: for ``pytorch``, ``onnxruntime`` (and ``tensorrt``, or why it was skipped) the
-        ``metrics`` and ``latency`` (of each network call: the backend's session or engine, PyTorch's
-        model forward), and for each backend how far its metrics drift (``max_drift_points``) and
-        whether that is within ``tolerance_points``.
+        The report: for ``pytorch``, ``onnxruntime`` (and ``openvino``, or ``tensorrt`` or why it was
+        skipped) the ``metrics`` and ``latency`` (of each network call: the backend's session,
+        compiled model or engine, PyTorch's model forward), and for each backend its ``precision``,
+        how far its metrics drift (``max_drift_points``) and whether that is within its
+        ``tolerance_points`` (:data:`METRIC_TOLERANCE` of its precision).
     """
     deploy_cfg, model_cfg = load_config(deploy_cfg), copy.deepcopy(load_config(model_cfg))
     model_cfg.test_dataloader.batch_size = batch_size
     codebase = codebase_of(model_cfg)
-    tolerance = METRIC_TOLERANCE[precision(deploy_cfg)]
     trace_image = None if onnx_file is not None else first_test_image(
         build_task_processor(model_cfg, onnx_deploy_config(deploy_cfg), 'cpu'), model_cfg)
 
@@ -123,13 +141,18 @@ def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
                              run_device, osp.join(work_dir, name))
 
     run = run_pipeline(deploy_cfg, model_cfg, checkpoint, work_dir, measure, trace_image=trace_image,
-                       onnx_file=onnx_file, device=device, measure_pytorch=True)
+                       onnx_file=onnx_file, device=device, measure_pytorch=True,
+                       openvino_file=openvino_file)
     report = dict(onnx=run.pop('onnx'), codebase=codebase, batch_size=batch_size,
-                  precision=precision(deploy_cfg), tolerance_points=tolerance, **run)
-    backends = [name for name in ('onnxruntime', 'tensorrt') if 'metrics' in report.get(name, {})]
+                  precision=precision(deploy_cfg), **run)
+    backends = [name for name in BACKENDS if 'metrics' in report.get(name, {})]
     for backend in backends:
-        report[backend].update(compare_metrics(report['pytorch']['metrics'],
-                                               report[backend]['metrics'], codebase, tolerance))
+        backend_file = report[backend].get('xml', report[backend].get('engine', report['onnx']))
+        entry_precision = backend_precision(backend, deploy_cfg, backend_file)
+        tolerance = METRIC_TOLERANCE[entry_precision]
+        report[backend].update(precision=entry_precision, tolerance_points=tolerance,
+                               **compare_metrics(report['pytorch']['metrics'],
+                                                 report[backend]['metrics'], codebase, tolerance))
     report['passed'] = all(report[backend]['passed'] for backend in backends)
     write_text(osp.join(work_dir, 'deploy_eval_report.json'), json.dumps(report, indent=2))
     return report
@@ -137,17 +160,18 @@ def evaluate(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
 
 def report_table(report: dict) -> str:
     """The report as a Markdown table: one row per model, its metrics and call latency."""
-    models = [m for m in ('pytorch', 'onnxruntime', 'tensorrt') if 'metrics' in report.get(m, {})]
+    models = [m for m in ('pytorch', ) + BACKENDS if 'metrics' in report.get(m, {})]
     keys = list(report['pytorch']['metrics'])
-    lines = ['| model | device | ' + ' | '.join(keys) + ' | latency median / mean (ms) | drift '
-             f"(points, tolerance {report['tolerance_points']}) |",
-             '|---' * (len(keys) + 4) + '|']
+    lines = ['| model | precision | device | ' + ' | '.join(keys) + ' | latency median / mean (ms) '
+             '| drift / tolerance (points) |',
+             '|---' * (len(keys) + 5) + '|']
     for name in models:
         entry = report[name]
-        drift = ('' if name == 'pytorch' else
-                 f"{entry['max_drift_points']} {'pass' if entry['passed'] else 'FAIL'}")
+        drift = ('' if name == 'pytorch' else f"{entry['max_drift_points']} / "
+                 f"{entry['tolerance_points']} {'pass' if entry['passed'] else 'FAIL'}")
         values = ' | '.join(f"{entry['metrics'].get(k, float('nan')):.4g}" for k in keys)
-        lines.append(f"| {name} | {entry['device']} | {values} | {entry['latency']['median_ms']} / "
+        lines.append(f"| {name} | {entry.get('precision', 'fp32')} | {entry['device']} | {values} | "
+                     f"{entry['latency']['median_ms']} / "
                      f"{entry['latency']['mean_ms']} | {drift} |")
     if 'skipped' in report.get('tensorrt', {}):
         lines.append(f"\nTensorRT skipped: {report['tensorrt']['skipped']}")

@@ -22,6 +22,7 @@ from mmengine.config import Config
 from ..apis.config import load_config
 from ..compat.mmdeploy import mmdeploy_export
 from ..fileio import atomic_path
+from .openvino import PRECISIONS as OPENVINO_PRECISIONS
 
 ConfigLike = Union[str, Config]
 STANDARD_DOMAINS = ('', 'ai.onnx')
@@ -34,20 +35,31 @@ def onnx_deploy_config(deploy_cfg: Config) -> Config:
     return cfg
 
 
+DEPLOY_BACKENDS = (Backend.ONNXRUNTIME, Backend.TENSORRT, Backend.OPENVINO)
+
+
 def precision(deploy_cfg: Config) -> str:
-    """'fp16' for a TensorRT config with ``fp16_mode``, else 'fp32'."""
-    if get_backend(deploy_cfg) == Backend.TENSORRT and get_common_config(deploy_cfg).get('fp16_mode'):
+    """'fp16' for a TensorRT config with ``fp16_mode``, an OpenVINO config's
+    ``backend_config.precision`` ('fp32' or 'bf16'), else 'fp32'."""
+    backend = get_backend(deploy_cfg)
+    if backend == Backend.TENSORRT and get_common_config(deploy_cfg).get('fp16_mode'):
         return 'fp16'
+    if backend == Backend.OPENVINO:
+        return deploy_cfg.backend_config.get('precision', 'fp32')
     return 'fp32'
 
 
 def check_deploy_config(deploy_cfg: Config) -> None:
-    """Refuse what this module cannot deploy, naming the value: backends other than ONNX Runtime and
-    TensorRT, and for TensorRT a detection ``pre_top_k`` above its TopK limit."""
+    """Refuse what this module cannot deploy, naming the value: backends other than ONNX Runtime,
+    TensorRT and OpenVINO, an OpenVINO precision other than fp32 and bf16, and for TensorRT a
+    detection ``pre_top_k`` above its TopK limit."""
     backend = get_backend(deploy_cfg)
-    if backend not in (Backend.ONNXRUNTIME, Backend.TENSORRT):
-        raise ValueError(f"backend_config.type is {backend.value!r}; this tool deploys to "
-                         f"'{Backend.ONNXRUNTIME.value}' and '{Backend.TENSORRT.value}'")
+    if backend not in DEPLOY_BACKENDS:
+        raise ValueError(f'backend_config.type is {backend.value!r}; this tool deploys to '
+                         f'{[b.value for b in DEPLOY_BACKENDS]}')
+    if backend == Backend.OPENVINO and precision(deploy_cfg) not in OPENVINO_PRECISIONS:
+        raise ValueError(f'backend_config.precision is {precision(deploy_cfg)!r}; OpenVINO on the '
+                         f'CPU computes in one of {OPENVINO_PRECISIONS} (int8: tools/quantize.py)')
     post = get_codebase_config(deploy_cfg).get('post_processing', {})
     if backend == Backend.TENSORRT and post.get('pre_top_k', -1) > TENSORRT_MAX_TOPK:
         raise ValueError(f"codebase_config.post_processing.pre_top_k={post['pre_top_k']} exceeds "

@@ -30,7 +30,12 @@ Metric = Callable[[List[List[np.ndarray]], List[Any]], float]
 
 
 class AccuracyBoundError(RuntimeError):
-    """The int8 model's metric drop is larger than the bound the caller accepts."""
+    """The int8 model's metric drop is larger than the bound the caller accepts; ``result`` holds
+    what was measured (the same keys as the result of a quantization that met the bound)."""
+
+    def __init__(self, message: str, result: Optional[Dict[str, Any]] = None):
+        super().__init__(message)
+        self.result = result or {}
 
 
 def _import(name: str):
@@ -77,6 +82,12 @@ def save_model(model, xml_file: str) -> str:
 def convert_onnx(onnx_file: str, xml_file: str) -> str:
     """``onnx_file`` converted to OpenVINO IR at ``xml_file`` (and its ``.bin``)."""
     return save_model(read_model(onnx_file), xml_file)
+
+
+def is_int8(model) -> bool:
+    """Whether ``model`` (see :func:`read_model`) has quantized layers (NNCF marks each with a
+    ``FakeQuantize``, which the CPU plugin runs as int8 kernels)."""
+    return any(op.get_type_name() == 'FakeQuantize' for op in read_model(model).get_ops())
 
 
 def cpu_has_bf16() -> bool:
@@ -200,12 +211,14 @@ def quantize_with_accuracy_control(model, calibration: Iterable[Inputs], validat
     float_metric = _measure(float_compiled, metric, items)
     int8_metric = _measure(compile_model(int8_model, 'fp32', threads), metric, items)
     drop = float_metric - int8_metric
+    result = dict(xml_file=xml_file, float32_metric=float_metric, int8_metric=int8_metric, drop=drop,
+                  max_drop=max_drop, num_validation=len(items))
     if drop > max_drop:
         raise AccuracyBoundError(
             f'int8 costs {drop:.4g} of the metric on {len(items)} validation inputs (float32 '
             f'{float_metric:.4g}, int8 {int8_metric:.4g}) after NNCF\'s accuracy control, more than '
             f'max_drop={max_drop:.4g}; {xml_file} was not written. Accept a larger drop, calibrate on '
-            'inputs more like those the model will see, or deploy in fp32/bf16.')
+            'inputs more like those the model will see, or deploy in fp32/bf16.',
+            dict(result, xml_file=None))
     save_model(int8_model, xml_file)
-    return dict(xml_file=xml_file, float32_metric=float_metric, int8_metric=int8_metric, drop=drop,
-                max_drop=max_drop, num_validation=len(items))
+    return result

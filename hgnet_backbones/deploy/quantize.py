@@ -1,14 +1,25 @@
-"""Int8 ONNX Runtime models by static quantization (``onnxruntime.quantization``), calibrated on real
-images, and how far their predictions are from the float32 model's.
+"""Int8 models by static quantization, calibrated on real images, behind an accuracy gate: ONNX Runtime
+(``onnxruntime.quantization``) or OpenVINO (NNCF, :mod:`.openvino`), as the deploy config says, and how
+far their predictions are from the float32 model's.
 
 Static quantization fixes every activation's int8 scale from the ranges seen on the calibration images,
 so the images must look like those the model will see (the same preprocessing, the same kind of
 scenes); weights get one scale per output channel. The graph is QDQ (QuantizeLinear/DequantizeLinear
 pairs around each quantized op), which ONNX Runtime's CPU provider fuses into int8 kernels (VNNI where
 the CPU has it).
+
+The gate: the int8 model is written only where its top-1 agrees with the float32 model's on at least
+the share of validation images the caller asks for. OpenVINO's route is NNCF's accuracy control (it
+returns the layers that cost the agreement most to floating point). ONNX Runtime's has no such search:
+:func:`quantize_onnx_with_agreement` tries each calibration method, then leaves in float32 the nodes
+after which the int8 activations fall furthest from float32's (signal-to-quantization-noise ratios of
+``onnxruntime.quantization.qdq_loss_debug``), doubling their number, until the bound holds or half the
+groups of nodes are float32.
 """
 import json
+import os
 import os.path as osp
+import shutil
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence
 
@@ -16,13 +27,14 @@ import numpy as np
 import onnx
 import torch
 from mmdeploy.apis import build_task_processor
-from mmdeploy.utils import Task, get_input_shape, get_task_type
+from mmdeploy.utils import Backend, Task, get_backend, get_input_shape, get_task_type
 
 from ..apis.config import load_config
 from ..apis.inference import IMAGE_SUFFIXES, list_images
 from ..fileio import atomic_path, write_text
-from .export import ConfigLike, onnx_deploy_config
-from .pipeline import run_pipeline
+from .export import ConfigLike, check_deploy_config, export_onnx, onnx_deploy_config
+from .openvino import AccuracyBoundError
+from .pipeline import build_backend_model, build_pytorch_model
 from .verify import verify
 
 CALIBRATION_METHODS = ('MinMax', 'Percentile', 'Entropy')
@@ -32,7 +44,7 @@ QDQ_OPSET = 13
 
 def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Dict[str, np.ndarray]],
                   method: str = 'MinMax', per_channel: bool = True,
-                  activations: str = 'uint8') -> str:
+                  activations: str = 'uint8', nodes_to_exclude: Sequence[str] = ()) -> str:
     """Write ``onnx_file`` quantized to int8 to ``out_file`` (atomically) and return its path.
 
     Args:
@@ -45,11 +57,11 @@ def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Di
         per_channel (bool): One weight scale per output channel. Defaults to True.
         activations (str): 'uint8' (asymmetric; ONNX Runtime's fastest x86 kernels take unsigned
             activations with signed weights) or 'int8'. Defaults to 'uint8'.
+        nodes_to_exclude (Sequence[str]): Nodes of the prepared graph (:func:`prepare_onnx`) left
+            in float32.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          QuantType, quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
-    from onnxruntime.quantization.shape_inference import quant_pre_process
     if method not in CALIBRATION_METHODS:
         raise ValueError(f'method must be one of {CALIBRATION_METHODS}, got {method!r}')
     if activations not in ('uint8', 'int8'):
@@ -58,6 +70,21 @@ def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Di
     if not feeds:
         raise ValueError('calibration_inputs is empty: static quantization needs at least one input '
                          '(a few dozen images like those the model will see)')
+    with tempfile.TemporaryDirectory() as folder, atomic_path(out_file) as tmp:
+        prepared = prepare_onnx(onnx_file, osp.join(folder, 'prepared.onnx'))
+        quantize_static(
+            prepared, tmp, _reader(feeds), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QUInt8 if activations == 'uint8' else QuantType.QInt8,
+            weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, method),
+            # ONNX Runtime's default set, but Softmax: 8-bit probabilities would lose every small one
+            op_types_to_quantize=sorted((set(QDQRegistry) | set(QLinearOpsRegistry)) - {'Softmax'}),
+            nodes_to_exclude=list(nodes_to_exclude))
+    return out_file
+
+
+def _reader(feeds: Sequence[Dict[str, np.ndarray]]):
+    """An ONNX Runtime calibration data reader over ``feeds``."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -66,20 +93,137 @@ def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Di
         def get_next(self):
             return next(self.feeds, None)
 
+    return Reader()
+
+
+def prepare_onnx(onnx_file: str, prepared_file: str) -> str:
+    """``onnx_file`` at opset >= 13 with shapes inferred and ONNX Runtime's graph optimisations
+    applied (``quant_pre_process``, as ONNX Runtime's docs advise before quantizing), written to
+    ``prepared_file``: the graph whose nodes :func:`quantize_onnx` quantizes (or excludes)."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
     model = onnx.load(onnx_file)
     if _opset(model) < QDQ_OPSET:
         model = onnx.version_converter.convert_version(model, QDQ_OPSET)
-    with tempfile.TemporaryDirectory() as folder, atomic_path(out_file) as tmp:
-        prepared = osp.join(folder, 'prepared.onnx')
-        # shape inference and ONNX Runtime's graph optimisations first, as its docs advise
-        quant_pre_process(model, prepared)
-        quantize_static(
-            prepared, tmp, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QUInt8 if activations == 'uint8' else QuantType.QInt8,
-            weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, method),
-            # ONNX Runtime's default set, but Softmax: 8-bit probabilities would lose every small one
-            op_types_to_quantize=sorted((set(QDQRegistry) | set(QLinearOpsRegistry)) - {'Softmax'}))
-    return out_file
+    quant_pre_process(model, prepared_file)
+    return prepared_file
+
+
+def costly_node_groups(onnx_file: str, int8_file: str,
+                       feeds: Sequence[Dict[str, np.ndarray]]) -> List[List[str]]:
+    """The nodes of ``onnx_file``'s prepared graph (:func:`prepare_onnx`) between one quantized
+    activation of ``int8_file`` (its QDQ model) and the next, grouped, the group that costs most first.
+
+    A group's cost is how far the signal-to-quantization-noise ratio of the int8 model's activation
+    against the float32 model's falls from the group's inputs to its output (in dB, on ``feeds``;
+    ``onnxruntime.quantization.qdq_loss_debug``): where a badly quantized input (one channel with a
+    far larger range than the rest, say) feeds a node, the error appears at its output, so leaving
+    the group in float32, with the groups that make its quantized inputs, removes their
+    quantization."""
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations,
+                                                         compute_activation_error,
+                                                         create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = prepare_onnx(onnx_file, osp.join(folder, 'prepared.onnx'))
+        graph = onnx.load(prepared).graph
+        activations = []
+        for name, path in (('float', prepared), ('int8', int8_file)):
+            augmented = osp.join(folder, f'{name}_augmented.onnx')
+            modify_model_output_intermediate_tensors(path, augmented)
+            activations.append(collect_activations(augmented, _reader(feeds),
+                                                   execution_providers=['CPUExecutionProvider']))
+    sqnr = {tensor: e['xmodel_err'] for tensor, e in compute_activation_error(
+        create_activation_matching(activations[1], activations[0])).items() if 'xmodel_err' in e}
+    producers = {out: node for node in graph.node for out in node.output}
+
+    def segment(tensor):  # the nodes back to the quantized activations (or graph inputs) it reads
+        nodes, upstream, todo = [], [], [producers[tensor]]
+        while todo:
+            node = todo.pop()
+            if node.name not in nodes:
+                nodes.append(node.name)
+                upstream += [name for name in node.input if name in sqnr]
+                todo += [producers[name] for name in node.input
+                         if name not in sqnr and name in producers]
+        return nodes, upstream
+
+    costs = []
+    for tensor in (t for t in sqnr if t in producers):  # not the graph inputs
+        nodes, upstream = segment(tensor)
+        # with the segments that make its quantized inputs, so that nothing quantizes them
+        group = nodes + [n for u in upstream if u in producers for n in segment(u)[0]]
+        drop = min((sqnr[u] for u in upstream), default=sqnr[tensor]) - sqnr[tensor]
+        costs.append((drop, list(dict.fromkeys(group))))
+    return [nodes for _, nodes in sorted(costs, key=lambda c: -c[0])]
+
+
+def _top1(onnx_file: str, feeds: Sequence[Dict[str, np.ndarray]]) -> np.ndarray:
+    import onnxruntime as ort
+    session = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    return np.array([int(np.argmax(session.run(None, feed)[-1])) for feed in feeds])
+
+
+def quantize_onnx_with_agreement(onnx_file: str, out_file: str,
+                                 calibration_inputs: Sequence[Dict[str, np.ndarray]],
+                                 validation_inputs: Sequence[Dict[str, np.ndarray]],
+                                 min_agreement: float, method: str = 'MinMax') -> dict:
+    """Int8 ``onnx_file`` (a classifier: top-1 is the argmax of its last output) whose top-1 agrees
+    with the float32 model's on at least ``min_agreement`` of ``validation_inputs``, written to
+    ``out_file`` only then.
+
+    Tries ``method``, then the other calibration methods; where none holds the bound, leaves the
+    groups of nodes that cost most (:func:`costly_node_groups`, of the best method's model) in
+    float32, 1, 2, 4, ... of them, while they are at most half of the groups.
+
+    Returns ``{'out_file', 'method', 'excluded_nodes', 'top1_agreement', 'min_agreement',
+    'num_validation', 'tries': [{'method', 'num_excluded', 'top1_agreement'}]}``.
+
+    Raises:
+        AccuracyBoundError: no try reached ``min_agreement``; nothing is written, the error's
+            ``result`` holds the best try.
+    """
+    validation_inputs = list(validation_inputs)
+    if not validation_inputs:
+        raise ValueError('validation_inputs is empty: the agreement is measured on them')
+    reference = _top1(onnx_file, validation_inputs)
+    tries = []
+    with tempfile.TemporaryDirectory() as folder:
+        def attempt(try_method, excluded=()):
+            path = osp.join(folder, f'{try_method}_{len(excluded)}.onnx')
+            quantize_onnx(onnx_file, path, calibration_inputs, try_method,
+                          nodes_to_exclude=excluded)
+            agreement = float(np.mean(_top1(path, validation_inputs) == reference))
+            tries.append(dict(method=try_method, num_excluded=len(excluded), top1_agreement=agreement,
+                              path=path, excluded_nodes=list(excluded)))
+            return agreement >= min_agreement
+
+        methods = [method] + [m for m in CALIBRATION_METHODS if m != method]
+        held = any(attempt(m) for m in methods)
+        if not held:
+            best = max(tries, key=lambda t: t['top1_agreement'])
+            groups = costly_node_groups(onnx_file, best['path'], validation_inputs)
+            count = 1
+            while not held and count <= len(groups) // 2:
+                held = attempt(best['method'], [n for group in groups[:count] for n in group])
+                count *= 2
+        chosen = tries[-1] if held else max(tries, key=lambda t: t['top1_agreement'])
+        result = dict(out_file=out_file if held else None, method=chosen['method'],
+                      excluded_nodes=chosen['excluded_nodes'],
+                      top1_agreement=chosen['top1_agreement'], min_agreement=min_agreement,
+                      num_validation=len(validation_inputs),
+                      tries=[{k: t[k] for k in ('method', 'num_excluded', 'top1_agreement')}
+                             for t in tries])
+        if not held:
+            raise AccuracyBoundError(
+                f"int8 top-1 agreement with float32 is at most {chosen['top1_agreement']:.4g} on "
+                f'{len(validation_inputs)} validation inputs (best of {len(tries)} tries: each '
+                f'calibration method, then up to half the groups of nodes in float32), below '
+                f'min_agreement={min_agreement:.4g}; {out_file} was not written. Accept a lower '
+                'agreement, calibrate on inputs more like those the model will see, use OpenVINO '
+                "(NNCF's accuracy control), or deploy in float32.", result)
+        with atomic_path(out_file) as tmp:
+            shutil.copyfile(chosen['path'], tmp)
+    return result
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -120,38 +264,64 @@ def quantize(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
              calibration_images: Sequence[str], val_images: Sequence[str], work_dir: str,
              method: str = 'MinMax', min_agreement: float = 0.99) -> dict:
     """Export a classifier with mmdeploy (``work_dir/end2end.onnx``), quantize it to int8 calibrated
-    on ``calibration_images`` (``work_dir/end2end_int8.onnx``), and compare both ONNX Runtime models
-    with the PyTorch model on ``val_images``.
+    on ``calibration_images`` behind the accuracy gate, and compare the float32 and int8 models with
+    the PyTorch model on ``val_images``.
 
-    Returns the report, also written to ``work_dir/quantize_report.json``: for each of 'fp32' and
-    'int8', the top-1 agreement with PyTorch and the largest relative logit error
-    (``max|Δ|/max|ref|`` of the logits, recovered from the exported softmax), and ``passed``: whether
-    int8's top-1 agreement is at least ``min_agreement``.
+    The deploy config's backend chooses the route: ONNX Runtime (:func:`quantize_onnx_with_agreement`
+    from ``method``; ``work_dir/end2end_int8.onnx``) or OpenVINO (NNCF's accuracy control,
+    :func:`~hgnet_backbones.deploy.openvino.quantize_with_accuracy_control`;
+    ``work_dir/end2end_int8.xml``). The int8 model is written only where its top-1 agrees with the
+    float32 model's on at least ``min_agreement`` of ``val_images``.
+
+    Returns the report, also written to ``work_dir/quantize_report.json``: ``backend``, ``gate``
+    (what the route measured and chose), for 'fp32' (and 'int8', where written) the top-1 agreement
+    with PyTorch and the largest relative logit error (``max|Δ|/max|ref|`` of the logits, recovered
+    from the exported softmax), and ``passed``: whether the bound holds.
     """
     deploy_cfg, model_cfg = load_config(deploy_cfg), load_config(model_cfg)
+    check_deploy_config(deploy_cfg)
+    backend = get_backend(deploy_cfg)
     if get_task_type(deploy_cfg) != Task.CLASSIFICATION:
         raise ValueError(f'quantize compares classifiers; the deploy config is for '
                          f'{get_task_type(deploy_cfg).value!r} (quantize_onnx quantizes any graph)')
+    if backend not in (Backend.ONNXRUNTIME, Backend.OPENVINO):
+        raise ValueError(f"int8 models are made for ONNX Runtime and OpenVINO; the deploy config's "
+                         f'backend is {backend.value!r}')
     if not calibration_images or not val_images:
         raise ValueError('quantize needs calibration images and validation images')
     if not 0 <= min_agreement <= 1:
         raise ValueError(f'min_agreement is a share of images, in 0..1; got {min_agreement!r}')
-    deploy_cfg = onnx_deploy_config(deploy_cfg)
-    files = {}
-
-    def fp32_and_int8(fp32_file, reference):
-        feeds = model_inputs(deploy_cfg, model_cfg, calibration_images, reference.data_preprocessor)
-        files.update(fp32=fp32_file, int8=quantize_onnx(
-            fp32_file, osp.splitext(fp32_file)[0] + '_int8.onnx', feeds, method))
-        return files
-
-    def measure(name, backend_cfg, backend_model, reference, device):
-        return agreement(verify(backend_cfg, model_cfg, backend_model, reference, val_images, device))
-
-    run = run_pipeline(deploy_cfg, model_cfg, checkpoint, work_dir, measure,
-                       trace_image=calibration_images[0], device='cpu', onnx_models=fp32_and_int8)
-    report = dict(files=files, method=method, num_calibration_images=len(calibration_images),
-                  fp32=run['fp32'], int8=run['int8'])
-    report['passed'] = report['int8']['top1_agreement'] >= min_agreement
+    os.makedirs(work_dir, exist_ok=True)
+    onnx_file = export_onnx(deploy_cfg, model_cfg, checkpoint, calibration_images[0], work_dir)
+    reference = build_pytorch_model(model_cfg, checkpoint, 'cpu')
+    onnx_cfg = onnx_deploy_config(deploy_cfg)
+    calibration, validation = (model_inputs(onnx_cfg, model_cfg, images, reference.data_preprocessor)
+                               for images in (calibration_images, val_images))
+    int8_file = osp.splitext(onnx_file)[0] + ('_int8.xml' if backend == Backend.OPENVINO else
+                                              '_int8.onnx')
+    try:
+        if backend == Backend.OPENVINO:
+            from .openvino import quantize_with_accuracy_control, top1_agreement
+            # the float32 model agrees with itself (1.0): a drop of 1 - A leaves an agreement of A
+            gate = quantize_with_accuracy_control(
+                onnx_file, calibration, validation, top1_agreement,
+                max_drop=1 - min_agreement + 1e-9, xml_file=int8_file,
+                threads=deploy_cfg.backend_config.get('threads'))
+        else:
+            gate = quantize_onnx_with_agreement(onnx_file, int8_file, calibration, validation,
+                                                min_agreement, method)
+        error = None
+    except AccuracyBoundError as e:
+        gate, error = e.result, str(e)
+    models = {'fp32': (onnx_cfg, onnx_file)}
+    if error is None:
+        models['int8'] = (deploy_cfg if backend == Backend.OPENVINO else onnx_cfg, int8_file)
+    report = dict(backend=backend.value, files={k: f for k, (_, f) in models.items()},
+                  method=method if backend == Backend.ONNXRUNTIME else 'NNCF',
+                  num_calibration_images=len(calibration_images), min_agreement=min_agreement,
+                  gate=gate, passed=error is None, error=error)
+    for name, (cfg, file) in models.items():
+        report[name] = agreement(verify(cfg, model_cfg, build_backend_model(cfg, model_cfg, file),
+                                        reference, val_images))
     write_text(osp.join(work_dir, 'quantize_report.json'), json.dumps(report, indent=2))
     return report

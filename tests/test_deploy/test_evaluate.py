@@ -17,13 +17,16 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / 'configs/deploy'
 
 
-def _check_against_pytorch(report: dict, points_per_unit: float):
-    reference, backend = report['pytorch']['metrics'], report['onnxruntime']['metrics']
-    assert set(backend) == set(reference)
-    for key, value in reference.items():
-        assert abs(backend[key] - value) * points_per_unit <= METRIC_TOLERANCE['fp32'], key
-    assert report['passed'] and report['onnxruntime']['passed']
-    for model in ('pytorch', 'onnxruntime'):
+def _check_against_pytorch(report: dict, points_per_unit: float, backends=('onnxruntime', )):
+    reference = report['pytorch']['metrics']
+    for name in backends:
+        backend = report[name]['metrics']
+        assert set(backend) == set(reference)
+        for key, value in reference.items():
+            assert abs(backend[key] - value) * points_per_unit <= METRIC_TOLERANCE['fp32'], key
+        assert report[name]['passed']
+    assert report['passed']
+    for model in ('pytorch', ) + tuple(backends):
         latency = report[model]['latency']
         assert latency['median_ms'] > 0 and latency['mean_ms'] > 0
 
@@ -48,6 +51,33 @@ def test_deploy_test_tool_gives_the_tiny_classifiers_top1_equal_to_pytorchs(
     rows = [line for line in result.stdout.splitlines() if line.startswith(('| pytorch', '| onnxruntime'))]
     top1 = report['pytorch']['metrics']['accuracy/top1']
     assert len(rows) == 2 and all(f'| {top1:.4g} |' in row for row in rows)
+
+
+def test_openvino_model_gives_the_tiny_classifiers_top1_equal_to_pytorchs(
+        tiny_classifier, tiny_imagenet, tmp_path):
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    root = tiny_imagenet
+    cfg = load_config(str(REPO / 'configs/hgnetv2/hgnetv2-b0_1xb8-4e_tiny-in.py'),
+                      {'test_dataloader.dataset.data_root': str(root),
+                       'test_dataloader.dataset.classes': f'{root}/classes.txt'})
+    report = evaluate(str(DEPLOY / 'classification_openvino_dynamic.py'), cfg, str(tiny_classifier),
+                      str(tmp_path), device='cpu')
+    _check_against_pytorch(report, 1.0, ('onnxruntime', 'openvino'))
+    assert report['openvino']['precision'] == 'fp32' and report['openvino']['latency']['calls'] == 39
+    assert report['openvino']['xml'] == str(tmp_path / 'end2end.xml')
+
+
+@pytest.mark.slow
+def test_openvino_tiny_detector_gives_pytorchs_coco_map(tiny_run, tmp_path):
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    # as test_deployed_tiny_detector_gives_pytorchs_coco_map: mmdeploy's known differences left out
+    cfg = load_config(str(REPO / 'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py'),
+                      {'model.data_preprocessor.pad_size_divisor': 1, 'model.test_cfg.nms_pre': -1})
+    set_coco_root(cfg, str(tiny_run['work_dir'] / 'tiny_coco'))
+    report = evaluate(str(DEPLOY / 'detection_openvino_dynamic.py'), cfg, tiny_run['checkpoint'],
+                      str(tmp_path), device='cpu')
+    _check_against_pytorch(report, 100.0, ('onnxruntime', 'openvino'))
+    assert report['pytorch']['metrics']['coco/bbox_mAP'] >= 0.04
 
 
 @pytest.mark.slow
@@ -87,3 +117,24 @@ def test_report_fails_where_a_metric_drifts_beyond_the_tolerance_in_points(
         codebase, reference, backend, drift, passed):
     result = compare_metrics(reference, backend, codebase, METRIC_TOLERANCE['fp32'])
     assert result['max_drift_points'] == pytest.approx(drift) and result['passed'] == passed
+
+
+def test_each_backend_is_measured_against_the_tolerance_of_what_it_computes_in(tmp_path):
+    import torch
+    from mmengine.config import Config
+
+    from hgnet_backbones.deploy.evaluate import backend_precision
+    from hgnet_backbones.deploy.quantize import quantize_onnx
+    model, x = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten()), torch.randn(1, 3, 5, 5)
+    float_file = str(tmp_path / 'float.onnx')
+    torch.onnx.export(model, (x, ), float_file, dynamo=False, opset_version=13, input_names=['input'])
+    int8_file = quantize_onnx(float_file, str(tmp_path / 'int8.onnx'), [dict(input=x.numpy())])
+    bf16 = Config.fromfile(str(DEPLOY / 'classification_openvino-bf16_dynamic.py'))
+    assert backend_precision('onnxruntime', bf16, float_file) == 'fp32'
+    assert backend_precision('onnxruntime', bf16, int8_file) == 'int8'
+    assert METRIC_TOLERANCE['int8'] == METRIC_TOLERANCE['bf16'] == 1.0 > METRIC_TOLERANCE['fp32']
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    from hgnet_backbones.deploy.openvino import convert_onnx, quantize
+    assert backend_precision('openvino', bf16, convert_onnx(float_file, str(tmp_path / 'f.xml'))) == 'bf16'
+    quantize(float_file, [x.numpy()], str(tmp_path / 'q.xml'))
+    assert backend_precision('openvino', bf16, str(tmp_path / 'q.xml')) == 'int8'

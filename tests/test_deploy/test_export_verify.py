@@ -213,6 +213,47 @@ def test_upernet_onnx_labels_agree_at_two_sizes(upernet, image, tmp_path):
         assert result['pixel_agreement'] >= 0.999, result
 
 
+# the fixture of each task's model
+OPENVINO_CASES = {'classifier': 'classification', 'retinanet': 'detection', 'rtdetr': 'detection',
+                  'upernet': 'segmentation'}
+
+
+@pytest.mark.parametrize('model', sorted(OPENVINO_CASES))
+def test_openvino_ir_gives_pytorchs_predictions_at_two_sizes_in_fp32(model, request, image, tmp_path):
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    report = deploy(str(DEPLOY / f'{OPENVINO_CASES[model]}_openvino_dynamic.py'),
+                    *request.getfixturevalue(model), image, str(tmp_path), device='cpu')
+    xml = Path(report['openvino']['xml'])
+    assert xml == tmp_path / 'end2end.xml' and xml.with_suffix('.bin').is_file()
+    results = report['openvino']['results']
+    _check_two_sizes(results)
+    for result in results:
+        if model == 'classifier':
+            assert result['logit_error'] <= 1e-4 and result['same_top1'], result
+        elif model == 'retinanet':
+            assert 0 < result['num_reference'] < 100, result
+            assert result['matched'] == 1.0 and result['score_error'] <= 1e-4, result
+        elif model == 'rtdetr':  # one box clips to zero width at the second size, as in ONNX Runtime
+            assert result['num_backend'] == 100 and result['matched'] >= 99 / 101, result
+        else:
+            assert result['pixel_agreement'] >= 0.999, result
+        assert result['passed'], result
+
+
+def test_openvino_bf16_classifier_keeps_the_top1_and_is_computed_in_bf16(classifier, image, tmp_path):
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    from hgnet_backbones.deploy.openvino import cpu_has_bf16
+    if not cpu_has_bf16():
+        pytest.skip('this CPU has no native bf16 (AVX-512 BF16 or AMX)')
+    report = deploy(str(DEPLOY / 'classification_openvino-bf16_dynamic.py'), *classifier, image,
+                    str(tmp_path), device='cpu')
+    assert report['precision'] == 'bf16'
+    for result in report['openvino']['results']:
+        # bf16 keeps 8 significant bits: a float32 run would be ~1e-6 off (the ONNX Runtime rows)
+        assert 1e-4 < result['logit_error'] <= TOLERANCES['bf16']['logit_error'], result
+        assert result['same_top1'] and result['passed'], result
+
+
 # TensorRT profiles fix the input sizes: the classifier's 224 crop, detection >= 320, segmentation 512
 TENSORRT_CASES = {
     'classification_tensorrt_dynamic-224x224-224x224.py': (
@@ -305,6 +346,8 @@ def test_deploy_configs_are_complete_and_deployable(path):
                                                   shapes.max_shape))
         sizes = path.stem.split('_')[-1].split('-')[1:]  # mmdeploy naming: min and max HxW
         assert sizes == [f'{s[2]}x{s[3]}' for s in (shapes.min_shape, shapes.max_shape)][:len(sizes)]
+    if backend == 'openvino':
+        assert cfg.backend_config.precision == ('bf16' if '-bf16' in path.name else 'fp32')
     if '_static-' in path.name:
         height, width = path.stem.split('-')[-1].split('x')
         assert cfg.onnx_config.input_shape == [int(width), int(height)]
@@ -313,6 +356,8 @@ def test_deploy_configs_are_complete_and_deployable(path):
 @pytest.mark.parametrize('change,match', [
     (dict(backend_config=dict(type='ncnn')), "backend_config.type is 'ncnn'"),
     (dict(codebase_config=dict(post_processing=dict(pre_top_k=5000))), 'pre_top_k=5000 exceeds'),
+    (dict(backend_config=dict(type='openvino', precision='int8')),
+     "backend_config.precision is 'int8'.*tools/quantize.py"),
 ])
 def test_check_deploy_config_names_what_cannot_be_deployed(change, match):
     cfg = Config.fromfile(str(DEPLOY / 'detection_tensorrt_dynamic-320x320-1344x1344.py'))

@@ -1,4 +1,5 @@
-"""Int8 ONNX Runtime models by static quantization (hgnet_backbones.deploy.quantize, tools/quantize.py)."""
+"""Int8 models by static quantization behind an accuracy gate (hgnet_backbones.deploy.quantize,
+tools/quantize.py): ONNX Runtime, and OpenVINO through NNCF."""
 import json
 import sys
 from pathlib import Path
@@ -96,19 +97,81 @@ def test_image_files_finds_images_at_any_depth_whatever_the_case(tmp_path):
 
 
 @pytest.mark.slow
-def test_quantize_tool_exports_quantizes_and_reports_agreement_on_a_tiny_set(tiny_classifier, tmp_path):
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_quantize_tool_writes_int8_that_keeps_the_top1_on_a_tiny_set(backend, tiny_classifier, tmp_path):
     import quantize as tool
+    if backend == 'openvino':
+        pytest.importorskip('nncf', reason="nncf is not installed (the 'deploy' extra)")
     # the session's tiny classifier (Paddle B0 backbone, seeded head) on a small set: 10 + 10 images
     config, checkpoint, data = TINY_CLS_CONFIG, str(tiny_classifier), tmp_path / 'data'
     make_tiny_imagenet(data, num_train=2, num_val=2)
     work = tmp_path / 'work'
-    tool.main([str(REPO / 'configs/deploy/classification_onnxruntime_dynamic.py'), config, checkpoint,
-               str(data / 'train'), str(data / 'val'), '--work-dir', str(work), '--min-agreement', '0'])
+    tool.main([str(REPO / f'configs/deploy/classification_{backend}_dynamic.py'), config, checkpoint,
+               str(data / 'train'), str(data / 'val'), '--work-dir', str(work), '--min-agreement', '1'])
     report = json.loads((work / 'quantize_report.json').read_text())
+    assert report['backend'] == backend and report['passed'] and report['error'] is None
     assert report['num_calibration_images'] == 10 and report['int8']['num_images'] == 10
     # the float32 export computes the PyTorch model's function
     assert report['fp32']['top1_agreement'] == 1.0 and report['fp32']['logit_error'] <= 1e-4
+    # the bound, and the PyTorch model's top-1 on every image
+    assert report['int8']['top1_agreement'] == 1.0
     assert 0 < report['int8']['logit_error'] < 1  # random weights: how close says nothing more
-    int8 = onnx.load(report['files']['int8']).graph
-    assert any(n.op_type == 'QuantizeLinear' for n in int8.node)
-    assert Path(report['files']['int8']).stat().st_size < Path(report['files']['fp32']).stat().st_size / 2
+    int8 = Path(report['files']['int8'])
+    assert int8 == work / ('end2end_int8.xml' if backend == 'openvino' else 'end2end_int8.onnx')
+    if backend == 'openvino':
+        from hgnet_backbones.deploy.openvino import is_int8
+        assert is_int8(str(int8)) and report['gate']['int8_metric'] == 1.0
+    else:
+        assert any(n.op_type == 'QuantizeLinear' for n in onnx.load(str(int8)).graph.node)
+        assert int8.stat().st_size < Path(report['files']['fp32']).stat().st_size / 2
+        assert report['gate']['tries'][0] == dict(method='MinMax', num_excluded=0, top1_agreement=1.0)
+
+def _export_classifier(kind: str, path) -> tuple:
+    """A small classifier with a badly quantizable activation, as ONNX, and 40 inputs: 'inner', one
+    channel of the first conv's output with 1000 times the others' range that nothing reads
+    (per-tensor int8 spends its levels on it); 'input', the same in a channel of the graph input,
+    which no node can keep from being quantized but the first conv."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(32, 1000)).eval()
+    g = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(1, 3, 16, 16, generator=g) for _ in range(40)]
+    with torch.no_grad():
+        if kind == 'inner':
+            model[0].weight[0] *= 1000
+            model[0].bias[0] = 1000
+            model[2].weight[:, 0] = 0
+        else:
+            model[0].weight[:, 0] = 0
+            for x in inputs:
+                x[:, 0] *= 1000
+    return _export(model, inputs[0], path), [dict(input=x.numpy()) for x in inputs]
+
+
+def test_onnx_runtime_gate_keeps_the_costly_nodes_in_float_until_the_agreement_holds(tmp_path):
+    from hgnet_backbones.deploy.quantize import quantize_onnx_with_agreement
+    path, feeds = _export_classifier('inner', tmp_path / 'inner.onnx')
+    out = tmp_path / 'int8.onnx'
+    report = quantize_onnx_with_agreement(path, str(out), feeds[:20], feeds[20:], min_agreement=1.0)
+    # no calibration method saves it: the outlier channel is a sixteenth of the values
+    assert [t['top1_agreement'] for t in report['tries'][:3]] == [0.0, 0.0, 0.0]
+    assert report['top1_agreement'] == 1.0 and report['out_file'] == str(out)
+    assert 0 < len(report['excluded_nodes']) < 9  # the prepared graph's 9 nodes
+    graph = onnx.load(str(out)).graph
+    assert any(n.op_type == 'QuantizeLinear' for n in graph.node)
+    x = feeds[20:]
+    assert [int(np.argmax(_run(str(out), f['input']))) for f in x] == \
+        [int(np.argmax(_run(path, f['input']))) for f in x]
+
+
+def test_onnx_runtime_gate_that_cannot_hold_names_agreement_and_bound_and_writes_nothing(tmp_path):
+    from hgnet_backbones.deploy.openvino import AccuracyBoundError
+    from hgnet_backbones.deploy.quantize import quantize_onnx_with_agreement
+    path, feeds = _export_classifier('input', tmp_path / 'input.onnx')
+    with pytest.raises(AccuracyBoundError, match=r'agreement with float32 is at most 0\.\d+ on 20 '
+                       r'validation inputs .* below min_agreement=1; .*int8.onnx was not written') as e:
+        quantize_onnx_with_agreement(path, str(tmp_path / 'int8.onnx'), feeds[:20], feeds[20:], 1.0)
+    assert e.value.result['out_file'] is None and e.value.result['top1_agreement'] < 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['input.onnx']
