@@ -118,15 +118,17 @@ def _stop_at_infer(monkeypatch, tool):
 
 
 def _stop_at_deploy_pipeline(monkeypatch):
-    from hgnet_backbones.deploy import pipeline
+    from hgnet_backbones.deploy import pipeline, quantize
 
     def export_onnx(deploy_cfg, model_cfg, *args):
         raise ConfigLoaded(model_cfg)
 
     def build_pytorch_model(model_cfg, *args):
         raise ConfigLoaded(model_cfg)
-    monkeypatch.setattr(pipeline, 'export_onnx', export_onnx)
-    monkeypatch.setattr(pipeline, 'build_pytorch_model', build_pytorch_model)
+    # the pipeline (deploy, deploy_test) and quantization (quantize) export and build the reference
+    for module in (pipeline, quantize):
+        monkeypatch.setattr(module, 'export_onnx', export_onnx)
+        monkeypatch.setattr(module, 'build_pytorch_model', build_pytorch_model)
 
 
 @pytest.fixture
