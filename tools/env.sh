@@ -32,7 +32,7 @@ pin() {  # the pinned version of a package in constraints.txt
 }
 
 stamp_value() {
-    cat "$CONSTRAINTS" "$ROOT/setup.cfg" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+    cat "$CONSTRAINTS" "$ROOT/setup.cfg" "$ROOT/tools/requirements-reference.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
     echo "extras=$EXTRAS stack=$STACK"
 }
 
@@ -113,6 +113,11 @@ setup_venv() {
     if [[ ",$EXTRAS," == *,deploy,* ]]; then
         # without its protobuf<=3.20.2 pin, which current onnx cannot use; the deploy extra has the rest
         "${pip[@]}" --no-deps mmdeploy
+    fi
+    if [[ ",$EXTRAS," == *,tests,* ]]; then
+        # the D-FINE reference, apart from the venv's own transformers (see the file's comment)
+        "$VENV/bin/pip" install -q --upgrade --no-deps --target "$VENV/reference-transformers" \
+            -r "$ROOT/tools/requirements-reference.txt"
     fi
     stamp_value > "$STAMP"
 }
