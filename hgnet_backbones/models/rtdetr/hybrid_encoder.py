@@ -136,23 +136,37 @@ class RTDETRHybridEncoder(BaseModule):
             if layer.embed_dims != embed_dims:
                 raise ValueError(f'encoder embed_dims {layer.embed_dims} differs from the '
                                  f'neck\'s embed_dims {embed_dims}')
+        self.expansion = expansion
+        self.num_csp_blocks = num_csp_blocks
+        self.norm_cfg = norm_cfg
+        self.act_cfg = act_cfg
         num_fusions = len(self.in_channels) - 1
-
-        def fusion_block():
-            return CSPRepLayer(embed_dims * 2, embed_dims, num_csp_blocks, expansion, norm_cfg,
-                               act_cfg)
-
-        self.lateral_convs = nn.ModuleList(
-            ConvModule(embed_dims, embed_dims, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
-            for _ in range(num_fusions))
-        self.fpn_blocks = nn.ModuleList(fusion_block() for _ in range(num_fusions))
+        self.lateral_convs = nn.ModuleList(self._build_lateral_conv() for _ in range(num_fusions))
+        self.fpn_blocks = nn.ModuleList(self._build_fusion_block() for _ in range(num_fusions))
         self.downsample_convs = nn.ModuleList(
-            ConvModule(embed_dims, embed_dims, 3, stride=2, padding=1, norm_cfg=norm_cfg,
-                       act_cfg=act_cfg) for _ in range(num_fusions))
-        self.pan_blocks = nn.ModuleList(fusion_block() for _ in range(num_fusions))
-        self.out_projs = nn.ModuleList(
-            ConvModule(embed_dims, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None)
-            for _ in self.in_channels)
+            self._build_downsample_conv() for _ in range(num_fusions))
+        self.pan_blocks = nn.ModuleList(self._build_fusion_block() for _ in range(num_fusions))
+        self.out_projs = nn.ModuleList(self._build_out_proj(out_channels) for _ in self.in_channels)
+
+    # the CCFM's blocks, one method each so that a variant (D-FINE's) can change them
+    def _build_lateral_conv(self) -> nn.Module:
+        """The 1x1 conv of a coarser map before it is upsampled (top-down path)."""
+        return ConvModule(self.embed_dims, self.embed_dims, 1, norm_cfg=self.norm_cfg,
+                          act_cfg=self.act_cfg)
+
+    def _build_fusion_block(self) -> nn.Module:
+        """The block fusing two concatenated maps (2 * embed_dims channels) to embed_dims."""
+        return CSPRepLayer(self.embed_dims * 2, self.embed_dims, self.num_csp_blocks,
+                           self.expansion, self.norm_cfg, self.act_cfg)
+
+    def _build_downsample_conv(self) -> nn.Module:
+        """The stride-2 downsampling of a finer map (bottom-up path)."""
+        return ConvModule(self.embed_dims, self.embed_dims, 3, stride=2, padding=1,
+                          norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+
+    def _build_out_proj(self, out_channels: int) -> nn.Module:
+        """The projection of a fused map to the decoder's width."""
+        return ConvModule(self.embed_dims, out_channels, 1, norm_cfg=self.norm_cfg, act_cfg=None)
 
     def init_weights(self) -> None:
         super().init_weights()
