@@ -21,8 +21,10 @@ def main(settings_json: str, out_file: str) -> None:
     config = DFineConfig(backbone_config=HGNetV2Config(**settings['backbone']), **settings['dfine'])
     torch.manual_seed(settings['seed'])
     model = DFineForObjectDetection(config)
-    full = DFineForObjectDetection(DFineConfig(backbone_config=HGNetV2Config(**settings['backbone']),
-                                               **dict(settings['dfine'], num_labels=80)))
+    # the parameters of the model for COCO's 80 classes, the backbone's norms unfrozen
+    full = DFineForObjectDetection(DFineConfig(
+        backbone_config=HGNetV2Config(**settings['backbone']), freeze_backbone_batch_norms=False,
+        **dict(settings['dfine'], num_labels=80)))
     num_parameters_80 = sum(p.numel() for p in full.parameters())
     with torch.no_grad():
         for name, p in model.named_parameters():
