@@ -87,6 +87,12 @@ DOWNSTREAM_COLLECTIONS = {
     'rtdetr': dict(name='RT-DETR', task='Object Detection', dataset='COCO', flops_input=(640, 640),
                    paper=('DETRs Beat YOLOs on Real-time Object Detection',
                           'https://arxiv.org/abs/2304.08069')),
+    'dfine': dict(name='D-FINE', task='Object Detection', dataset='COCO', flops_input=(640, 640),
+                  paper=('D-FINE: Redefine Regression Task in DETRs as Fine-grained Distribution '
+                         'Refinement', 'https://arxiv.org/abs/2410.13842'),
+                  recipe=("D-FINE's own recipes and preprocessing (see `configs/dfine/_base_/`); its "
+                          'losses (GO-LSD, MAL) are not wired yet: these configs build and predict, '
+                          'but do not train')),
     'upernet': dict(name='UPerNet', task='Semantic Segmentation', dataset='ADE20K', flops_input=(512, 512),
                     paper=('Unified Perceptual Parsing for Scene Understanding',
                            'https://arxiv.org/abs/1807.10221')),
@@ -168,8 +174,9 @@ def downstream_readme(folder: str, sizes: dict, other_configs=()) -> str:
     return (
         f'{GENERATED_NOTE}# {info["name"]} with HGNetV2 ({codebase})\n\n'
         f'[{info["paper"][0]}]({info["paper"][1]}), with PaddleClas\'s PP-HGNetV2 as the backbone: '
-        f'{info["task"].lower()} on {info["dataset"]}, {codebase}\'s own recipe with the backbone '
-        'swapped (see `configs/_base_/`).\n\n'
+        f'{info["task"].lower()} on {info["dataset"]}, '
+        + info.get('recipe', f'{codebase}\'s own recipe with the backbone swapped (see '
+                   '`configs/_base_/`)') + '.\n\n'
         f'| config | params (M) | GFLOPs |\n|---|---|---|\n{rows}\n\n'
         f'FLOPs (one multiply-add counted as one) {where}; parameters and FLOPs are measured on the '
         'built models by `tools/make_metafile.py`, which writes this file and `metafile.yml`.\n'
