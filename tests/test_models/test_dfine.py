@@ -12,6 +12,7 @@ from mmdet.structures import DetDataSample
 from hgnet_backbones import HGNetV2
 from hgnet_backbones.analysis import relative_error
 from hgnet_backbones.apis.config import build_model, load_config
+from hgnet_backbones.models.dfine import weighting_function
 from hgnet_backbones.weights.convert import (convert_dfine_transformers, dfine_num_points,
                                              model_settings_from_dfine_config)
 from transformers_reference import require_reference, run_reference
@@ -225,7 +226,6 @@ def test_coco_configs_have_dfines_recipe(variant):
 
 
 def test_weighting_function_ends_and_middle_are_d_fines():
-    from hgnet_backbones.models.dfine import weighting_function
     up, reg_scale = torch.tensor([0.5]), torch.tensor([4.0])
     w = weighting_function(32, up, reg_scale)
     # ±2 * up * reg_scale at the ends, ±up * reg_scale next to them, 0 in the middle

@@ -106,7 +106,8 @@ class DFineHead(RTDETRHead):
     def forward(self, hidden_states: Sequence[Tensor], references: Tensor, pred_corners: Tensor,
                 initial_references: Tensor = None, pre_references: Tensor = None):
         """Each decoder layer's LQE-corrected logits (layers, bs, num_queries, classes) and boxes
-        (layers, bs, num_queries, 4; normalised cx, cy, w, h: the decoder's ``references``)."""
+        (layers, bs, num_queries, 4; normalised cx, cy, w, h: the decoder's ``references``). It
+        takes all the decoder's outputs, as mmdet's ``_forward`` passes them, and reads three."""
         scores = [lqe(cls(h), corners) for cls, lqe, h, corners in
                   zip(self.cls_branches, self.lqe_layers, hidden_states, pred_corners)]
         return torch.stack(scores), references

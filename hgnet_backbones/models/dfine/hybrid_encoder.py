@@ -1,12 +1,12 @@
 """D-FINE's hybrid encoder: RT-DETR's (AIFI + CCFM) with GELAN fusion blocks (RepNCSPELAN4, from
 YOLOv9) and SCDown downsampling (from YOLOv10) in its CCFM (Peng et al., "D-FINE: Redefine Regression
 Task in DETRs as Fine-grained Distribution Refinement", ICLR 2025)."""
+import torch
 from mmcv.cnn import ConvModule
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-import torch
 
 from ..rtdetr.hybrid_encoder import CSPRepLayer, RTDETRHybridEncoder
 
