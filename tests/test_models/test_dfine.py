@@ -284,3 +284,17 @@ def test_converter_names_keys_it_cannot_place(dfine_n):
     state = dict(reference['state_dict'], **{'model.weight_embedding.weight': torch.zeros(50, 128)})
     with pytest.raises(KeyError, match='weight_embedding'):
         convert_dfine_transformers(state)
+
+
+def test_init_weights_reaches_every_decoder_layer_as_d_fine_initialises_it():
+    model = _tiny_model()
+    for layer in model.decoder.layers:
+        # both gates at one half, uniform attention, head h's points along its own direction at
+        # 1, 2, ... steps per level (head 0: +x)
+        assert not layer.gateway.gate.weight.any() and not layer.gateway.gate.bias.any()
+        attention = layer.cross_attn
+        assert not attention.attention_weights.weight.any()
+        assert not attention.attention_weights.bias.any()
+        assert attention.sampling_offsets.bias[:12].tolist() == \
+            [1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 4.0, 0.0, 5.0, 0.0, 6.0, 0.0]
+    assert not model.decoder.pre_bbox_head.layers[-1].weight.any()

@@ -12,7 +12,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmdet.models.layers import MLP, DetrTransformerDecoderLayer, inverse_sigmoid
 from mmdet.utils import ConfigType
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
 from .attention import MultiLevelPointsDeformableAttention
@@ -132,7 +132,8 @@ class DFineTransformerDecoder(BaseModule):
         self.eval_idx = eval_idx % num_layers
         self.reg_max = reg_max
         self.layer_scale = layer_scale
-        self.layers = nn.ModuleList(
+        # mmengine's ModuleList, so that init_weights reaches the layers' attentions and gates
+        self.layers = ModuleList(
             DFineTransformerDecoderLayer(**copy.deepcopy(layer_cfg))
             for _ in range(self.eval_idx + 1))
         wide_cfg = self._widened(layer_cfg, layer_scale)

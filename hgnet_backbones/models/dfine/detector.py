@@ -7,8 +7,7 @@ from mmdet.utils import ConfigType
 from torch import Tensor, nn
 
 from ..rtdetr.detector import RTDETR
-from .attention import MultiLevelPointsDeformableAttention
-from .decoder import DFineTransformerDecoder, Gate
+from .decoder import DFineTransformerDecoder
 
 # the decoder's settings the head needs too; the detector gives them to it
 SHARED_WITH_HEAD = {'reg_max': 32, 'eval_idx': -1, 'layer_scale': 1}
@@ -52,15 +51,12 @@ class DFINE(RTDETR):
         self.memory_trans_norm = nn.LayerNorm(self.embed_dims)
 
     def init_weights(self) -> None:
+        # each module's own init_weights: the attentions', gates', decoder's and head's
         super(DeformableDETR, self).init_weights()
         for layer in self.decoder.layers:  # D-FINE initialises its FFNs so
             for p in layer.ffn.parameters():
                 if p.dim() > 1:
                     nn.init.xavier_uniform_(p)
-        for m in self.modules():
-            if isinstance(m, (MultiLevelPointsDeformableAttention, Gate)):
-                m.init_weights()
-        self.decoder.init_weights()
         nn.init.xavier_uniform_(self.memory_trans_fc.weight)
 
     def forward_decoder(self, query: Tensor, memory: Tensor, memory_mask: Optional[Tensor],
