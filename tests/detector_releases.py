@@ -166,3 +166,81 @@ def rtdetr_paddle_state(torch_state: Dict[str, torch.Tensor]) -> Dict[str, np.nd
             value = value.T
         out[key] = np.ascontiguousarray(value)
     return out
+
+
+# transformers' D-FINE names -> D-FINE's module names (Peterande/D-FINE src/zoo/dfine: HybridEncoder
+# with RepNCSPELAN4 blocks cv1..cv4 and SCDown, DFINETransformer with its TransformerDecoder in
+# `decoder.decoder`, HGNetv2 with ConvBNAct `conv`/`bn`), in order; the first match wins
+_DFINE_NAMES = [
+    (r'model\.backbone\.model\.embedder\.', 'backbone.stem.'),
+    (r'model\.backbone\.model\.encoder\.stages\.', 'backbone.stages.'),
+    (r'model\.encoder_input_proj\.(\d+)\.0\.', r'encoder.input_proj.\1.conv.'),
+    (r'model\.encoder_input_proj\.(\d+)\.1\.', r'encoder.input_proj.\1.norm.'),
+    (r'model\.encoder\.encoder\.(\d+)\.layers\.(\d+)\.fc1\.', r'encoder.encoder.\1.layers.\2.linear1.'),
+    (r'model\.encoder\.encoder\.(\d+)\.layers\.(\d+)\.fc2\.', r'encoder.encoder.\1.layers.\2.linear2.'),
+    (r'model\.encoder\.encoder\.(\d+)\.layers\.(\d+)\.self_attn_layer_norm\.',
+     r'encoder.encoder.\1.layers.\2.norm1.'),
+    (r'model\.encoder\.encoder\.(\d+)\.layers\.(\d+)\.final_layer_norm\.',
+     r'encoder.encoder.\1.layers.\2.norm2.'),
+    (r'model\.encoder\.(fpn|pan)_blocks\.(\d+)\.conv1\.', r'encoder.\1_blocks.\2.cv1.'),
+    (r'model\.encoder\.(fpn|pan)_blocks\.(\d+)\.csp_rep1\.', r'encoder.\1_blocks.\2.cv2.0.'),
+    (r'model\.encoder\.(fpn|pan)_blocks\.(\d+)\.conv2\.', r'encoder.\1_blocks.\2.cv2.1.'),
+    (r'model\.encoder\.(fpn|pan)_blocks\.(\d+)\.csp_rep2\.', r'encoder.\1_blocks.\2.cv3.0.'),
+    (r'model\.encoder\.(fpn|pan)_blocks\.(\d+)\.conv3\.', r'encoder.\1_blocks.\2.cv3.1.'),
+    (r'model\.encoder\.(fpn|pan)_blocks\.(\d+)\.conv4\.', r'encoder.\1_blocks.\2.cv4.'),
+    (r'model\.encoder\.downsample_convs\.(\d+)\.conv(\d)\.', r'encoder.downsample_convs.\1.0.cv\2.'),
+    (r'model\.encoder\.', 'encoder.'),
+    (r'model\.decoder_input_proj\.(\d+)\.0\.', r'decoder.input_proj.\1.conv.'),
+    (r'model\.decoder_input_proj\.(\d+)\.1\.', r'decoder.input_proj.\1.norm.'),
+    (r'model\.decoder\.layers\.(\d+)\.self_attn_layer_norm\.', r'decoder.decoder.layers.\1.norm1.'),
+    (r'model\.decoder\.layers\.(\d+)\.encoder_attn_layer_norm\.', r'decoder.decoder.layers.\1.norm2.'),
+    (r'model\.decoder\.layers\.(\d+)\.final_layer_norm\.', r'decoder.decoder.layers.\1.norm3.'),
+    (r'model\.decoder\.layers\.(\d+)\.encoder_attn\.', r'decoder.decoder.layers.\1.cross_attn.'),
+    (r'model\.decoder\.layers\.(\d+)\.fc1\.', r'decoder.decoder.layers.\1.linear1.'),
+    (r'model\.decoder\.layers\.(\d+)\.fc2\.', r'decoder.decoder.layers.\1.linear2.'),
+    (r'model\.decoder\.layers\.', 'decoder.decoder.layers.'),
+    (r'model\.decoder\.lqe_layers\.', 'decoder.decoder.lqe_layers.'),
+    (r'model\.decoder\.class_embed\.', 'decoder.dec_score_head.'),
+    (r'model\.decoder\.bbox_embed\.', 'decoder.dec_bbox_head.'),
+    (r'model\.decoder\.', 'decoder.'),
+    (r'model\.denoising_class_embed\.', 'decoder.denoising_class_embed.'),
+    (r'model\.enc_output\.0\.', 'decoder.enc_output.proj.'),
+    (r'model\.enc_output\.1\.', 'decoder.enc_output.norm.'),
+    (r'model\.(enc_score_head|enc_bbox_head)\.', r'decoder.\1.'),
+]
+_QKV = re.compile(r'(.+\.self_attn)\.([qkv])_proj\.(weight|bias)$')
+
+
+def dfine_release_state(hf_state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """transformers D-FINE weights (``DFineForObjectDetection.state_dict()``) as D-FINE's own model
+    holds them: ``nn.MultiheadAttention`` in-projections, FrozenBatchNorm2d backbone without batch
+    counters, ``up`` and the int64 ``reg_scale`` also under the decoder's ``decoder``, the anchors
+    and valid mask of the 640x640 evaluation size."""
+    out, qkv = {}, {}
+    for key, value in hf_state.items():
+        if key.startswith(('class_embed.', 'bbox_embed.')):  # tied to the decoder's
+            continue
+        if key.startswith('model.backbone.') and key.endswith('num_batches_tracked'):
+            continue
+        for pattern, replacement in _DFINE_NAMES:
+            new, n = re.subn(f'^{pattern}', replacement, key)
+            if n:
+                break
+        else:
+            raise KeyError(key)
+        if new.startswith('backbone.'):
+            new = new.replace('.convolution.', '.conv.').replace('.normalization.', '.bn.')
+        m = _QKV.match(new)
+        if m:
+            qkv.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = value
+            continue
+        out[new] = value
+    for (prefix, param), parts in qkv.items():
+        out[f'{prefix}.in_proj_{param}'] = torch.cat([parts['q'], parts['k'], parts['v']])
+    out['decoder.reg_scale'] = out['decoder.reg_scale'].long()
+    out['decoder.decoder.up'] = out['decoder.up']
+    out['decoder.decoder.reg_scale'] = out['decoder.reg_scale']
+    tokens = sum((640 // s) ** 2 for s in (8, 16, 32))
+    out['decoder.anchors'] = torch.zeros(1, tokens, 4)
+    out['decoder.valid_mask'] = torch.ones(1, tokens, 1, dtype=torch.bool)
+    return out
