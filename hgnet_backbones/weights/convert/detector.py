@@ -160,6 +160,15 @@ def _refuse(state: Mapping, why: str) -> CheckpointError:
                            f'{known}')
 
 
+def is_detector_checkpoint(checkpoint: Mapping) -> bool:
+    """Whether a checkpoint holds a DETR-like detector (a transformer decoder) of any layout, known
+    or not: such a file is for :func:`convert_detector`, not for the backbone converters."""
+    state = release_state(checkpoint)
+    return any(isinstance(k, str) and k.startswith(
+        ('decoder.decoder.layers.', 'transformer.decoder.layers.', 'model.decoder.layers.'))
+        for k in state)
+
+
 def detect_detector_layout(state: Mapping) -> str:
     """The name (a key of :data:`LAYOUTS`) of the layout a detector state dict (or a release's
     checkpoint, see :func:`release_state`) is written in, from its key names alone.
