@@ -142,7 +142,7 @@ def _describe(state: Mapping) -> str:
     if not keys:
         return 'it holds no tensors'
     prefixes = sorted({k.split('.')[0] for k in keys})
-    if any(k.startswith(('stem.', 'stages.')) or k.endswith('embedder.stem1.convolution.weight')
+    if any(re.match(r'(backbone\.)?(stem|stages)\.', k) or k.endswith('embedder.stem1.convolution.weight')
            for k in keys) and not any(k.startswith(('encoder', 'decoder', 'neck', 'transformer',
                                                     'model.encoder', 'model.decoder')) for k in keys):
         looks = 'a bare HGNetV2 backbone or classifier (no encoder or decoder)'
