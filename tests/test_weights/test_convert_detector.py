@@ -200,3 +200,20 @@ def test_dfine_release_and_transformers_files_convert_to_the_same_model(dfine_n)
     assert all(torch.equal(from_release[k], from_hf[k]) for k in from_hf)
     model = build_model(load_config(str(REPO / info['config'])))
     model.load_state_dict(from_release, strict=True)
+
+
+def test_transformers_rtdetr_v2_goes_to_its_converter_with_the_backbone_left_out():
+    transformers = pytest.importorskip('transformers')
+    resnet = transformers.RTDetrResNetConfig(embedding_size=8, hidden_sizes=[16, 32, 64, 128],
+                                             depths=[1, 1, 1, 1], layer_type='basic',
+                                             out_features=['stage2', 'stage3', 'stage4'])
+    config = transformers.RTDetrV2Config(
+        backbone_config=resnet, encoder_in_channels=[32, 64, 128], encoder_hidden_dim=32,
+        encoder_ffn_dim=64, d_model=32, decoder_in_channels=[32] * 3, decoder_ffn_dim=64,
+        decoder_layers=2, num_queries=10, num_labels=3)
+    state = transformers.RTDetrV2ForObjectDetection(config).state_dict()
+    assert detect_detector_layout(state) == 'rtdetr_v2_transformers'
+    converted, info = convert_detector(state)
+    assert (info['variant'], info['config'], info['num_classes']) == (None, None, 3)
+    assert info['left_out'] and all(k.startswith('model.backbone.') for k in info['left_out'])
+    assert 'decoder.layers.1.cross_attn.sampling_offsets.weight' in converted

@@ -329,7 +329,7 @@ def _hidden_dim(state: Mapping, layout: str) -> int:
 
 
 def _num_classes(state: Mapping, layout: str) -> int:
-    key = 'model.enc_score_head.bias' if layout == 'dfine_transformers' else \
+    key = 'model.enc_score_head.bias' if layout.endswith('_transformers') else \
         'transformer.enc_score_head.bias' if layout == 'rtdetr_paddle' else 'decoder.enc_score_head.bias'
     return int(state[key].shape[0]) if key in state else -1
 
