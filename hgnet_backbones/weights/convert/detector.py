@@ -120,6 +120,10 @@ _DFINE_TO_HF = _DETR_TO_HF + [
 # buffers the models compute again (anchors and mask for the evaluation size) and D-FINE's
 # decoder's second reference to its `up` and `reg_scale`
 _RECOMPUTED = re.compile(r'decoder\.(anchors|valid_mask|decoder\.up|decoder\.reg_scale)$')
+# the first input projection of the encoder, whose output channels are its width
+_INPUT_PROJ_KEYS = {'dfine_transformers': ['model.encoder_input_proj.0.0.weight'],
+                    'rtdetr_paddle': ['neck.input_proj.0.0.weight'],
+                    None: ['encoder.input_proj.0.conv.weight', 'encoder.input_proj.0.0.weight']}
 _IN_PROJ = re.compile(r'(encoder\.encoder\.(\d+)|decoder\.decoder)\.layers\.(\d+)\.self_attn\.'
                       r'in_proj_(weight|bias)$')
 
@@ -318,14 +322,11 @@ def rtdetr_to_transformers(state: Mapping) -> Dict[str, torch.Tensor]:
 
 
 def _hidden_dim(state: Mapping, layout: str) -> int:
-    key = {'dfine_transformers': 'model.encoder_input_proj.0.0.weight',
-           'rtdetr_paddle': 'neck.input_proj.0.0.weight'}.get(layout)
-    if key is None:
-        key = next((k for k in ('encoder.input_proj.0.conv.weight', 'encoder.input_proj.0.0.weight')
-                    if k in state), None)
-    if key not in state:
-        raise _refuse(state, f'{layout} checkpoint without the encoder input projection {key}')
-    return int(state[key].shape[0])
+    """The encoder's width: the output channels of its first input projection."""
+    keys = [k for k in _INPUT_PROJ_KEYS.get(layout, _INPUT_PROJ_KEYS[None]) if k in state]
+    if not keys:
+        raise _refuse(state, f'a {layout} checkpoint without the encoder\'s input projection')
+    return int(state[keys[0]].shape[0])
 
 
 def _num_classes(state: Mapping, layout: str) -> int:
@@ -386,8 +387,7 @@ def convert_detector(checkpoint: Mapping) -> Tuple[Dict[str, torch.Tensor], dict
                               'hgnet_backbones.weights.convert.dfine') from None
         result = convert_dfine_transformers(hf)
         out, dfine_info = result if isinstance(result, tuple) else (result, {})
-        info.update(left_out=sorted(set(state) - set(hf)) if layout == 'dfine_release' else [],
-                    dfine=dfine_info)
+        info.update(left_out=sorted(k for k in state if _RECOMPUTED.match(k)), dfine=dfine_info)
     else:
         torch_state = rtdetr_paddle_to_pytorch(state) if layout == 'rtdetr_paddle' else state
         backbone = convert_state_dict(
