@@ -217,3 +217,17 @@ def test_transformers_rtdetr_v2_goes_to_its_converter_with_the_backbone_left_out
     assert (info['variant'], info['config'], info['num_classes']) == (None, None, 3)
     assert info['left_out'] and all(k.startswith('model.backbone.') for k in info['left_out'])
     assert 'decoder.layers.1.cross_attn.sampling_offsets.weight' in converted
+
+
+@pytest.mark.parametrize('variant', ['l', 'x', 'h'])
+def test_rtdetr_release_config_has_the_release_preprocessing_and_sizes(variant):
+    row = DETECTOR_VARIANTS['rtdetr', variant]
+    cfg = load_config(str(REPO / row['config']))
+    preprocessor = cfg.model.data_preprocessor
+    assert (preprocessor.mean, preprocessor.std, preprocessor.bgr_to_rgb) == ([0.0] * 3, [255.0] * 3,
+                                                                              True)
+    resize = next(t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'Resize')
+    assert (tuple(resize.scale), resize.keep_ratio) == ((640, 640), False)
+    assert (cfg.model.backbone.arch, cfg.model.backbone.init_cfg) == (row['arch'], None)
+    assert cfg.model.neck.embed_dims == row['hidden_dim'] and cfg.model.num_queries == 300
+    assert cfg.model.neck.encoder.num_layers == (2 if variant == 'h' else 1)
