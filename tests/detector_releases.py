@@ -144,7 +144,7 @@ def rtdetr_release(state: Dict[str, torch.Tensor]) -> dict:
 def rtdetr_paddle_state(torch_state: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     """The same weights as ``torch_state`` (lyuwenyu's v1/v2 layout) laid out as PaddleDetection's
     ``rtdetr_hgnetv2_*_6x_coco.pdparams``: NumPy arrays, ``neck`` / ``transformer``, BN
-    ``_mean``/``_variance`` and no counter, Linear [in, out], unnamed ``Sequential`` input
+    ``_mean``/``_variance`` and no counter, the encoder's BatchNorms named ``bn``, Linear [in, out], unnamed ``Sequential`` input
     projections of the encoder, no padding row in the denoising embedding, no anchors."""
     out = {}
     for key, value in torch_state.items():
@@ -155,6 +155,8 @@ def rtdetr_paddle_state(torch_state: Dict[str, torch.Tensor]) -> Dict[str, np.nd
             .replace('.running_var', '._variance')
         key = re.sub(r'^encoder\.input_proj\.(\d+)\.conv\.', r'neck.input_proj.\1.0.', key)
         key = re.sub(r'^encoder\.input_proj\.(\d+)\.norm\.', r'neck.input_proj.\1.1.', key)
+        # the encoder's ConvBNLayer / BaseConv name their BatchNorm `bn`
+        key = re.sub(r'^encoder\.(.*)\.norm\.', r'neck.\1.bn.', key)
         key = re.sub(r'^encoder\.', 'neck.', key)
         key = re.sub(r'^decoder\.', 'transformer.', key)
         key = key.replace('enc_output.proj.', 'enc_output.0.').replace('enc_output.norm.',
