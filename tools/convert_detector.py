@@ -11,6 +11,7 @@ PyTorch code, transformers' RT-DETRv2 (its backbone left out). Nothing in the fi
 """
 import argparse
 
+from hgnet_backbones.weights import CheckpointError
 from hgnet_backbones.weights.convert.detector import convert_detector_file
 
 
@@ -20,7 +21,10 @@ def main(argv=None):
     parser.add_argument('src', help='the published checkpoint (.pth, .pdparams, .safetensors)')
     parser.add_argument('dst', help='the mmengine checkpoint to write (.pth)')
     args = parser.parse_args(argv)
-    info = convert_detector_file(args.src, args.dst)
+    try:
+        info = convert_detector_file(args.src, args.dst)
+    except (CheckpointError, ImportError) as e:  # the message says what the file is and what to do
+        parser.exit(1, f'{parser.prog}: {e}\n')
     print(f"layout: {info['layout']} ({info['what']})")
     print(f"variant: {info['variant']}, {info['num_classes']} classes")
     left_out = info['left_out']
