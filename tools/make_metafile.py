@@ -170,7 +170,10 @@ def downstream_readme(folder: str, sizes: dict, other_configs=()) -> str:
         where = 'at {}x{} (height x width)'.format(*info['flops_input'])
     rows = '\n'.join(f'| `{config}` | {_size_cells(size)} |'
                      for config, size in sizes.items())
-    tiny = _tiny_note(other_configs)
+    tiny = _tiny_note(other_configs) + ''.join(
+        f'\n`{config}` is the model of a published release: convert its checkpoint with '
+        '`tools/convert_detector.py` and give the result to `load_from`.\n'
+        for config in sizes if '_release_' in config)
     return (
         f'{GENERATED_NOTE}# {info["name"]} with HGNetV2 ({codebase})\n\n'
         f'[{info["paper"][0]}]({info["paper"][1]}), with PaddleClas\'s PP-HGNetV2 as the backbone: '

@@ -3,7 +3,8 @@
 
 At import, :func:`register_checkpoint_loaders` adds loaders for sources no other loader takes:
 ``*.pdparams`` files, http(s) URLs of them and ``paddleclas://B4/ssld_stage1`` names, each converted
-to the classifier layout (``backbone.*``, ``head.*``). mmengine's own loaders stay as they are.
+to the classifier layout (``backbone.*``, ``head.*``), or, for a published detector (PaddleDetection's
+RT-DETR), to this package's detector. mmengine's own loaders stay as they are.
 
 :func:`use_safe_checkpoint_loading` is an explicit opt-in (this project's tools call it) that also
 routes mmengine's local files and http(s) URLs through the safe readers: mmengine 0.10.7 unpickles
@@ -11,9 +12,10 @@ URLs with ``weights_only=False``, and local files too on torch < 2.6.
 """
 from urllib.parse import urlparse
 
-from .convert import backbone_state_dict, guess_arch
+from .convert import backbone_state_dict, convert_state_dict, guess_arch
+from .convert.detector import convert_detector, is_detector_checkpoint
 from .fetch import download
-from .load import PADDLECLAS_SCHEME, load_converted
+from .load import PADDLECLAS_SCHEME, resolve_checkpoint
 from .read import read_checkpoint
 
 PDPARAMS_FILE = r'.*\.pdparams$'
@@ -25,8 +27,12 @@ PDPARAMS_URL = r'https?://.*\.pdparams$'
 # {name[10:]} backend".
 def load_from_pdparams(checkpoint: str, map_location=None) -> dict:
     """An mmengine checkpoint dict of PaddleClas weights: the classifier-layout ``state_dict`` and
-    ``meta`` with the source and the arch."""
-    state = load_converted(checkpoint, map_location=map_location or 'cpu')
+    ``meta`` with the source and the arch; of a published detector (PaddleDetection's RT-DETR),
+    the detector converted as :func:`~.convert.detector.convert_detector` does."""
+    raw = read_checkpoint(resolve_checkpoint(checkpoint), map_location=map_location or 'cpu')
+    if is_detector_checkpoint(raw):
+        return _detector_checkpoint(raw, checkpoint)
+    state = convert_state_dict(raw)
     arch, exact = guess_arch(backbone_state_dict(state))
     return {'state_dict': state,
             'meta': {'source': checkpoint, 'arch': arch if exact else 'unknown'}}
@@ -39,8 +45,18 @@ def register_checkpoint_loaders() -> None:
         CheckpointLoader.register_scheme(prefix, load_from_pdparams, force=True)
 
 
+def _detector_checkpoint(raw, source: str) -> dict:
+    """A published detector checkpoint (read, not yet converted) as an mmengine checkpoint dict."""
+    state, info = convert_detector(raw)
+    meta = {k: v for k, v in info.items() if k not in ('dfine', 'left_out')}
+    return {'state_dict': state, 'meta': dict(meta, source=source)}
+
+
 def load_from_safe_local(filename, map_location=None):
-    return read_checkpoint(filename, map_location=map_location or 'cpu')
+    checkpoint = read_checkpoint(filename, map_location=map_location or 'cpu')
+    if is_detector_checkpoint(checkpoint) and 'meta' not in checkpoint:  # a release, not ours
+        return _detector_checkpoint(checkpoint, filename)
+    return checkpoint
 
 
 def load_from_safe_http(filename, map_location=None, model_dir=None):

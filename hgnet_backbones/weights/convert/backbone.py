@@ -60,11 +60,17 @@ def detect_format(state: Mapping) -> str:
     return 'mmengine'
 
 
-def _paddle_key(key: str, value):
+def paddle_norm_name(key: str) -> str:
+    """Paddle's BatchNorm statistics (``_mean``, ``_variance``) under torch's names; others as given."""
     if key.endswith('._mean'):
-        key = key[:-len('_mean')] + 'running_mean'
-    elif key.endswith('._variance'):
-        key = key[:-len('_variance')] + 'running_var'
+        return key[:-len('_mean')] + 'running_mean'
+    if key.endswith('._variance'):
+        return key[:-len('_variance')] + 'running_var'
+    return key
+
+
+def _paddle_key(key: str, value):
+    key = paddle_norm_name(key)
     if key.startswith(BACKBONE_ROOTS):
         return 'backbone.' + key, value
     if key == 'fc.weight':  # Paddle's Linear stores [in, out]
@@ -134,10 +140,15 @@ def convert_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
             continue
         new_key, tensor = rename(key, _to_tensor(value))
         converted[new_key] = tensor
-    # Paddle and frozen norms (D-FINE, HF detectors) keep no batch counter
-    for key in [k for k in converted if k.endswith('.running_mean')]:
-        converted.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
-    return converted
+    return add_batch_counters(converted)
+
+
+def add_batch_counters(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``state`` with a zero ``num_batches_tracked`` beside each BatchNorm that lacks one (Paddle's
+    and frozen norms, e.g. D-FINE's and HF detectors', keep no batch counter)."""
+    for key in [k for k in state if k.endswith('.running_mean')]:
+        state.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
+    return state
 
 
 def to_timm_state_dict(backbone_state: Mapping) -> Dict[str, torch.Tensor]:
