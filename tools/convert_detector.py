@@ -23,7 +23,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         info = convert_detector_file(args.src, args.dst)
-    except (CheckpointError, ImportError) as e:  # the message says what the file is and what to do
+    except CheckpointError as e:  # the message says what the file is and what to do
         parser.exit(1, f'{parser.prog}: {e}\n')
     print(f"layout: {info['layout']} ({info['what']})")
     print(f"variant: {info['variant']}, {info['num_classes']} classes")

@@ -1,6 +1,5 @@
 """Published HGNetV2 detector checkpoints: each layout recognised from its keys and shapes, converted
 without leftovers, and loaded strict into the model of the config it names."""
-import importlib.util
 import pickle
 from pathlib import Path
 
@@ -18,9 +17,6 @@ from hgnet_backbones.weights.convert.detector import (DETECTOR_VARIANTS, LAYOUTS
 from transformers_reference import run_reference
 
 REPO = Path(__file__).resolve().parents[2]
-HAS_DFINE_CONVERTER = importlib.util.find_spec('hgnet_backbones.weights.convert.dfine') is not None
-needs_dfine = pytest.mark.skipif(not HAS_DFINE_CONVERTER,
-                                 reason='needs hgnet_backbones.weights.convert.dfine')
 
 
 @pytest.fixture(scope='module')
@@ -190,7 +186,6 @@ def test_dfine_release_with_an_unknown_key_is_refused_naming_it(dfine_n):
         dfine_to_transformers(release)
 
 
-@needs_dfine
 def test_dfine_release_and_transformers_files_convert_to_the_same_model(dfine_n):
     from_release, info = convert_detector({'ema': {'module': dfine_release_state(dfine_n)}})
     from_hf, hf_info = convert_detector(dfine_n)

@@ -21,6 +21,7 @@ from ..read import PADDLE_NAME_TABLE_KEY, CheckpointError, read_checkpoint
 from .backbone import (HF_RENAMES, HF_ROOT_RENAMES, _to_tensor, add_batch_counters,
                        backbone_state_dict, check_finite, convert_state_dict, guess_arch,
                        paddle_norm_name)
+from .dfine import convert_dfine_transformers
 from .rtdetr import convert_hf_rtdetr_v2
 
 # every layout this module recognises: the model family it holds and what it is
@@ -380,14 +381,8 @@ def convert_detector(checkpoint: Mapping) -> Tuple[Dict[str, torch.Tensor], dict
         backbone = convert_state_dict({k: v for k, v in hf.items()
                                        if k.startswith('model.backbone.model.')})
         info['variant'] = detector_variant(layout, state, backbone)
-        try:
-            from .dfine import convert_dfine_transformers
-        except ImportError as e:
-            raise ImportError(f'{e}: converting D-FINE needs '
-                              'hgnet_backbones.weights.convert.dfine') from None
-        result = convert_dfine_transformers(hf)
-        out, dfine_info = result if isinstance(result, tuple) else (result, {})
-        info.update(left_out=sorted(k for k in state if _RECOMPUTED.match(k)), dfine=dfine_info)
+        out = convert_dfine_transformers(hf)
+        info.update(left_out=sorted(k for k in state if _RECOMPUTED.match(k)))
     else:
         torch_state = rtdetr_paddle_to_pytorch(state) if layout == 'rtdetr_paddle' else state
         backbone = convert_state_dict(
