@@ -1,0 +1,1 @@
+"""D-FINE in mmdet, for HGNetV2 backbones."""
