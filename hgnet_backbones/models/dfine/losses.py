@@ -63,8 +63,8 @@ def weighting_function(reg_max: int, up: Number, reg_scale: Number) -> Tensor:
         raise ValueError(f'up must be a number or a 1-element tensor, got shape {tuple(up.shape)}')
     bound = up.reshape(1).abs() * abs(reg_scale)
     step = (bound + 1) ** (2 / (reg_max - 2))
-    exponents = torch.arange(1, reg_max // 2, dtype=bound.dtype, device=bound.device)
-    right = step ** exponents - 1
+    # integer powers one by one, as D-FINE: a tensor of exponents rounds differently in float32
+    right = torch.cat([step**k - 1 for k in range(1, reg_max // 2)])
     return torch.cat([-2 * bound, -right.flip(0), torch.zeros_like(bound), right, 2 * bound])
 
 
@@ -86,8 +86,11 @@ def translate_gt(gt: Tensor, reg_max: int, reg_scale: Number,
     """Soft targets over the bins of continuous offsets ``gt`` (any shape, flattened to (N,)):
     ``(index, weight_right, weight_left)``, each (N,): the bin at or below the offset and the linear
     interpolation weights of it and the next bin. Offsets below the first bin go wholly to bin 0;
-    those at or beyond the last go wholly to bin ``reg_max`` (index ``reg_max - 0.1``, as D-FINE)."""
+    those at or beyond the last go wholly to bin ``reg_max`` (index ``reg_max - 0.1``, as D-FINE).
+    The bins are computed in ``gt``'s dtype where ``up`` is a number."""
     gt = gt.reshape(-1)
+    if not isinstance(up, Tensor):
+        up = torch.tensor(up, dtype=gt.dtype, device=gt.device)
     values = weighting_function(reg_max, up, reg_scale).to(gt)
     index = (torch.searchsorted(values, gt.contiguous(), right=True) - 1).to(gt.dtype)
     weight_right = torch.zeros_like(gt)
