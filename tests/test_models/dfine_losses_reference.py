@@ -39,14 +39,20 @@ def main(in_path: str, out_path: str) -> None:
             data['udfl_pred'], data['udfl_index'], data['udfl_right'], data['udfl_left'],
             reduction='none'),
     )
+    outputs = {key: value.clone().requires_grad_() for key, value in outputs.items()}
     out.update(criterion.loss_labels_vfl(outputs, targets, indices, num_boxes))
     out.update(criterion.loss_boxes(outputs, targets, indices, num_boxes))
-    outputs32 = {key: value.float() for key, value in outputs.items()}
+    (out['loss_vfl'] + out['loss_bbox'] + out['loss_giou']).backward()
+    out['logits_grad'], out['pred_boxes_grad'] = outputs['logits'].grad, outputs['pred_boxes'].grad
+    outputs32 = {key: value.detach().float().requires_grad_() for key, value in outputs.items()}
     targets32 = [dict(class_labels=t['class_labels'], boxes=t['boxes'].float()) for t in targets]
     out.update(criterion32.loss_local(outputs32, targets32, indices, num_boxes))
+    (out['loss_fgl'] + out['loss_ddf']).backward()
+    out['pred_corners_grad'] = outputs32['pred_corners'].grad
     last = dict(outputs32, teacher_corners=outputs32['pred_corners'])
     out['loss_ddf_last'] = criterion32.loss_local(last, targets32, indices, num_boxes)['loss_ddf']
-    torch.save(out, out_path)
+    torch.save({key: value.detach() if torch.is_tensor(value) else value
+                for key, value in out.items()}, out_path)
 
 
 if __name__ == '__main__':

@@ -155,10 +155,12 @@ def test_unimodal_distribution_focal_loss_matches_transformers(case):
     assert relative_error(ours, ref['udfl']) <= TOLERANCE
 
 
-def test_vfl_bbox_and_giou_terms_match_transformers(case):
+def test_vfl_bbox_and_giou_terms_and_gradients_match_transformers(case):
     """loss_vfl, loss_bbox and loss_giou from this repo's RT-DETR loss and mmdet's, as the module
-    docstring says a head calls them."""
+    docstring says a head calls them, and the gradients of their sum."""
     inputs, ref = case
+    inputs = dict(inputs, logits=inputs['logits'].clone().requires_grad_(),
+                  pred_boxes=inputs['pred_boxes'].clone().requires_grad_())
     pos, gt_boxes, gt_labels, ious = _matched(inputs)
     labels = torch.full((BATCH, QUERIES), CLASSES, dtype=torch.long)
     labels[pos] = gt_labels
@@ -174,6 +176,9 @@ def test_vfl_bbox_and_giou_terms_match_transformers(case):
     assert relative_error(vfl, ref['loss_vfl']) <= TOLERANCE
     assert relative_error(bbox, ref['loss_bbox']) <= TOLERANCE
     assert relative_error(giou, ref['loss_giou']) <= TOLERANCE
+    (vfl + bbox + giou).backward()
+    assert relative_error(inputs['logits'].grad, ref['logits_grad']) <= TOLERANCE
+    assert relative_error(inputs['pred_boxes'].grad, ref['pred_boxes_grad']) <= TOLERANCE
 
 
 def test_fine_grained_localization_loss_matches_transformers(case):
@@ -200,6 +205,21 @@ def test_decoupled_distillation_focal_loss_matches_transformers(case):
         inputs['pred_corners'], inputs['teacher_corners'], inputs['teacher_logits'], pos, ious)
     # float32 sums in another order: within two roundings
     assert relative_error(loss, ref['loss_ddf']) <= 2 * FLOAT32_ROUNDING
+
+
+def test_fgl_and_ddf_gradients_match_transformers(case):
+    inputs, ref = case
+    inputs = _float32(inputs)
+    corners = inputs['pred_corners'].clone().requires_grad_()
+    pos, gt_boxes, _, ious = _matched(inputs)
+    fgl = FineGrainedLocalizationLoss(reg_max=REG_MAX, reg_scale=REG_SCALE, up=UP)(
+        corners[pos], (inputs['ref_points'][pos], bbox_cxcywh_to_xyxy(gt_boxes)), weight=ious,
+        avg_factor=inputs['num_boxes'])
+    ddf = DecoupledDistillationFocalLoss(reg_max=REG_MAX)(
+        corners, inputs['teacher_corners'], inputs['teacher_logits'], pos, ious)
+    (fgl + ddf).backward()
+    # float32 sums in another order: within a few roundings
+    assert relative_error(corners.grad, ref['pred_corners_grad']) <= 4 * FLOAT32_ROUNDING
 
 
 def test_decoupled_distillation_focal_loss_is_zero_for_the_teacher_layer(case):
