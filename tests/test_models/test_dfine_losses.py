@@ -19,7 +19,7 @@ from hgnet_backbones.models.dfine.losses import (DecoupledDistillationFocalLoss,
                                                  FineGrainedLocalizationLoss,
                                                  MatchabilityAwareLoss, bbox2distance,
                                                  distance2bbox, translate_gt,
-                                                 unimodal_distribution_focal_loss,
+                                                 unimodal_distribution_focal_loss, union_matches,
                                                  weighting_function)
 from hgnet_backbones.models.rtdetr import RTDETRVarifocalLoss
 from transformers_reference import require_reference, run_reference
@@ -268,3 +268,21 @@ def test_matchability_aware_loss_equals_the_papers_formula_by_hand():
 def test_matchability_aware_loss_rejects_labels_alone():
     with pytest.raises(TypeError, match=r'target=\(labels, iou_scores\)'):
         MatchabilityAwareLoss()(torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+def test_union_matches_keeps_each_querys_most_frequent_ground_truth():
+    """Image 0 over three layers: query 3 -> gt 0 twice, -> gt 1 once; query 5 -> gt 1 once;
+    query 7 -> gt 1 and gt 2 once each (a tie: gt 1). Image 1 has no match in any layer."""
+    empty = torch.zeros(0, dtype=torch.long)
+    layers = [[(torch.tensor([3, 5]), torch.tensor([0, 1])), (empty, empty)],
+              [(torch.tensor([3, 7]), torch.tensor([0, 2])), (empty, empty)],
+              [(torch.tensor([7, 3]), torch.tensor([1, 1])), (empty, empty)]]
+    (queries, gts), (queries1, gts1) = union_matches(layers)
+    assert dict(zip(queries.tolist(), gts.tolist())) == {3: 0, 5: 1, 7: 1}
+    assert queries[0] == 3  # the most frequent pair first
+    assert queries1.numel() == gts1.numel() == 0
+
+
+def test_union_matches_rejects_no_layers():
+    with pytest.raises(ValueError, match='at least one layer'):
+        union_matches([])

@@ -33,11 +33,12 @@ for the encoder's selected queries (``i = L - 1``; vfl and boxes), ``loss_*_dn_{
 queries of every layer (the denoising matches; all four, ddf 0 at the last layer). It builds the
 auxiliary terms only when denoising is on. D-FINE and DEIM (``dfine_criterion.py``,
 ``deim_criterion.py``) also compute fgl on the last layer, add ``_pre`` terms for the first layer's
-plain box head, compute boxes and fgl on the union of all layers' matches ("GO indices") with its
-size as ``num_boxes``, and give the denoising ``loss_ddf`` the matched/unmatched counts of the
-matching pass (``num_pos_neg``), where transformers counts the denoising queries' own.
+plain box head, compute boxes, fgl and ddf of every decoder layer on the union of all layers' matches
+(:func:`union_matches`, with its size as ``num_boxes``; the class terms keep each layer's own), and
+give the denoising ``loss_ddf`` the matched/unmatched counts of the matching pass (``num_pos_neg``),
+where transformers counts the denoising queries' own.
 """
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -121,6 +122,27 @@ def bbox2distance(points: Tensor, bbox: Tensor, reg_max: int, reg_scale: Number,
                                                     up)
     index = index.clamp(min=0, max=reg_max - eps)
     return index.detach(), weight_right.detach(), weight_left.detach()
+
+
+def union_matches(layers: Sequence[Sequence[Tuple[Tensor, Tensor]]]) -> List[Tuple[Tensor, Tensor]]:
+    """D-FINE's union of the matches of several layers (its "GO indices"): ``layers`` holds, per
+    layer, per image, (query_idx, gt_idx); the result holds per image each query matched in any
+    layer, with the ground truth it was matched to most often (ties to the lower gt index: D-FINE's
+    unstable sort leaves them open), queries in order of that count, most first."""
+    if not layers:
+        raise ValueError('union_matches needs the matches of at least one layer')
+    result = []
+    for per_layer in zip(*layers):
+        pairs = torch.cat([torch.stack([q, g], 1) for q, g in per_layer]).long()
+        unique, counts = torch.unique(pairs, return_counts=True, dim=0)
+        unique = unique[torch.sort(counts, descending=True, stable=True)[1]]
+        best = {}
+        for query, gt in unique.tolist():
+            best.setdefault(query, gt)
+        device = pairs.device
+        result.append((torch.tensor(list(best), dtype=torch.long, device=device),
+                       torch.tensor(list(best.values()), dtype=torch.long, device=device)))
+    return result
 
 
 def unimodal_distribution_focal_loss(pred: Tensor, index: Tensor, weight_right: Tensor,
