@@ -93,6 +93,11 @@ DOWNSTREAM_COLLECTIONS = {
                   recipe=("D-FINE's own recipes and preprocessing (see `configs/dfine/_base_/`); its "
                           'losses (GO-LSD, MAL) are not wired yet: these configs build and predict, '
                           'but do not train')),
+    'deim': dict(name='DEIM', task='Object Detection', dataset='COCO', flops_input=(640, 640),
+                 paper=('DEIM: DETR with Improved Matching for Fast Convergence',
+                        'https://arxiv.org/abs/2412.04234'),
+                 recipe=("DEIM's recipes over the D-FINE configs: Dense O2O, the matchability-aware "
+                         'loss and the flat-cosine schedule (see `configs/deim/_base_/`)')),
     'upernet': dict(name='UPerNet', task='Semantic Segmentation', dataset='ADE20K', flops_input=(512, 512),
                     paper=('Unified Perceptual Parsing for Scene Understanding',
                            'https://arxiv.org/abs/1807.10221')),

@@ -9,7 +9,9 @@ do. Configs import it:
 - :class:`DFineHybridEncoder` (:mod:`.hybrid_encoder`): the neck (AIFI + CCFM of GELAN blocks);
 - :class:`DFineTransformerDecoder` (:mod:`.decoder`): the decoder with Fine-grained Distribution
   Refinement, over :class:`MultiLevelPointsDeformableAttention` (:mod:`.attention`);
-- :class:`DFineHead` (:mod:`.head`): class logits with the LQE; inference only.
+- :class:`DFineHead` (:mod:`.head`): class logits with the LQE;
+- the GO-LSD losses (:class:`FineGrainedLocalizationLoss`, :class:`DecoupledDistillationFocalLoss`)
+  and DEIM's :class:`MatchabilityAwareLoss` (:mod:`.losses`).
 
 transformers' D-FINE weights are converted to this layout by
 :mod:`hgnet_backbones.weights.convert.dfine`.
@@ -23,8 +25,11 @@ with needs_extra('det'):
     from .detector import DFINE
     from .head import DFineHead, LocalizationQualityEstimator
     from .hybrid_encoder import DFineHybridEncoder, RepNCSPELAN4, SCDown
+    from .losses import (DecoupledDistillationFocalLoss, FineGrainedLocalizationLoss,
+                         MatchabilityAwareLoss)
 
 __all__ = ['DFINE', 'DFineHead', 'DFineHybridEncoder', 'DFineTransformerDecoder',
-           'DFineTransformerDecoderLayer', 'LocalizationQualityEstimator',
+           'DFineTransformerDecoderLayer', 'DecoupledDistillationFocalLoss',
+           'FineGrainedLocalizationLoss', 'LocalizationQualityEstimator', 'MatchabilityAwareLoss',
            'MultiLevelPointsDeformableAttention', 'RepNCSPELAN4', 'SCDown', 'distance_to_box',
            'weighting_function']

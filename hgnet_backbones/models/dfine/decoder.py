@@ -4,7 +4,7 @@ Distribution Refinement (FDR) of the boxes: each layer predicts, for each box ed
 (Peng et al., "D-FINE: Redefine Regression Task in DETRs as Fine-grained Distribution Refinement",
 ICLR 2025, section 3)."""
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -17,22 +17,34 @@ from torch import Tensor, nn
 
 from .attention import MultiLevelPointsDeformableAttention
 
+Number = Union[float, Tensor]
 
-def weighting_function(reg_max: int, up: Tensor, reg_scale: Tensor) -> Tensor:
-    """D-FINE's W(n), shape (reg_max + 1,): the edge offsets (in units of the box's half size over
-    ``reg_scale``) its bins stand for; 0 in the middle, growing geometrically to
-    ``±up * reg_scale`` at the second and last-but-one bins, and ``±2 * up * reg_scale`` at the ends."""
-    bound = up.abs() * reg_scale.abs()
-    step = (bound + 1)**(2 / (reg_max - 2))
-    left = [-step**i + 1 for i in range(reg_max // 2 - 1, 0, -1)]
-    right = [step**i - 1 for i in range(1, reg_max // 2)]
-    return torch.cat([-2 * bound] + left + [torch.zeros_like(bound)] + right + [2 * bound])
+
+Number = Union[float, Tensor]
+
+
+def weighting_function(reg_max: int, up: Number, reg_scale: Number) -> Tensor:
+    """D-FINE's bin offsets W(n), n = 0..reg_max: 0 at the middle bin, ``(step ** k - 1)`` either side
+    with ``step = (up * reg_scale + 1) ** (2 / (reg_max - 2))`` (reaching ``up * reg_scale`` next to
+    the ends), and ``-+2 * up * reg_scale`` at the two ends; in units of the reference box's
+    size / ``reg_scale``. A float ``up`` gives the default dtype; a tensor ``up`` keeps its dtype,
+    device and gradient."""
+    if reg_max < 4 or reg_max % 2:
+        raise ValueError(f'reg_max must be an even number >= 4, got {reg_max}')
+    up = torch.as_tensor(up, dtype=None if isinstance(up, Tensor) else torch.get_default_dtype())
+    if up.numel() != 1:
+        raise ValueError(f'up must be a number or a 1-element tensor, got shape {tuple(up.shape)}')
+    bound = up.reshape(1).abs() * abs(reg_scale)
+    step = (bound + 1) ** (2 / (reg_max - 2))
+    # integer powers one by one, as D-FINE: a tensor of exponents rounds differently in float32
+    right = torch.cat([step**k - 1 for k in range(1, reg_max // 2)])
+    return torch.cat([-2 * bound, -right.flip(0), torch.zeros_like(bound), right, 2 * bound])
 
 
 def distance_to_box(boxes: Tensor, distances: Tensor, reg_scale: Tensor) -> Tensor:
     """Boxes (cx, cy, w, h) whose left, top, right and bottom edges lie ``distances`` (..., 4) away
     from those of ``boxes`` at rest (half a size from the centre), in units of size / reg_scale."""
-    reg_scale = reg_scale.abs()
+    reg_scale = abs(reg_scale)
     centre, size = boxes[..., :2], boxes[..., 2:]
     top_left = centre - (0.5 * reg_scale + distances[..., :2]) * size / reg_scale
     bottom_right = centre + (0.5 * reg_scale + distances[..., 2:]) * size / reg_scale
