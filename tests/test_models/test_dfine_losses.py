@@ -145,7 +145,7 @@ def test_bbox2distance_matches_transformers(case):
 def test_distance_to_box_matches_transformers(case):
     inputs, ref = case
     ours = distance_to_box(inputs['points'], inputs['distance'], REG_SCALE)
-    assert relative_error(ours, ref['distance_to_box']) <= TOLERANCE
+    assert relative_error(ours, ref['distance2bbox']) <= TOLERANCE
 
 
 def test_unimodal_distribution_focal_loss_matches_transformers(case):
