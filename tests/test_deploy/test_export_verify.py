@@ -271,7 +271,7 @@ def test_openvino_ir_gives_pytorchs_predictions_at_two_sizes_in_fp32(model, requ
             assert result['matched'] == 1.0 and result['score_error'] <= 1e-4, result
         elif model == 'dfine':
             assert result['num_backend'] == 100 and result['matched'] == 1.0, result
-            assert result['box_error'] <= 1e-2 and result['score_error'] <= 1e-4, result
+            assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
         elif model == 'rtdetr':  # one box clips to zero width at the second size, as in ONNX Runtime
             assert result['num_backend'] == 100 and result['matched'] >= 99 / 101, result
         else:
