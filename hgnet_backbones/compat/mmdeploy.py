@@ -1,7 +1,8 @@
 """Adaptations to mmdeploy 1.3.1 (rows ``onnx-export-torchscript``, ``cast-long``,
-``adaptive-avg-pool-rewriter``, ``deformable-attention-rewriter`` and ``backend-wrappers`` of
-:data:`hgnet_backbones.compat.ADAPTATIONS`). Each applies only inside the context that needs it:
-:func:`mmdeploy_export` while exporting, :func:`backend_wrappers` while building backend models."""
+``adaptive-avg-pool-rewriter``, ``deformable-attention-rewriter`` (mmcv's and D-FINE's) and
+``backend-wrappers`` of :data:`hgnet_backbones.compat.ADAPTATIONS`). Each applies only inside the
+context that needs it: :func:`mmdeploy_export` while exporting, :func:`backend_wrappers` while
+building backend models."""
 import contextlib
 from typing import Callable
 
