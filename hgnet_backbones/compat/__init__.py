@@ -79,11 +79,12 @@ ADAPTATIONS = (
                'deploy.export_onnx only',
          removed_by='an mmdeploy release whose adaptive_avg_pool2d rewriter is exact at any size'),
     dict(name='deformable-attention-rewriter', library='mmdeploy 1.3.1 with mmcv 2.x',
-         why="mmcv's multi-scale deformable attention exports, on the CPU, through grid_sample, "
-             "which mmdeploy maps to its own grid_sampler op (ONNX GridSample needs opset 16; the "
-             'deploy configs export opset 11)',
-         where='compat.mmdeploy.multi_scale_deformable_attn__gather, registered by mmdeploy_export '
-               'during deploy.export_onnx only',
+         why="mmcv's multi-scale deformable attention and D-FINE's (models.dfine.attention."
+             "sample_levels) export, on the CPU, through grid_sample, which mmdeploy maps to its "
+             "own grid_sampler op (ONNX GridSample needs opset 16; the deploy configs export opset "
+             "11); D-FINE's also splits the maps at Python-int sizes, fixed at trace time",
+         where='compat.mmdeploy.multi_scale_deformable_attn__gather and sample_levels__gather (both '
+               'over bilinear_gather), registered by mmdeploy_export during deploy.export_onnx only',
          removed_by='an mmdeploy release exporting at opset >= 16 with ONNX GridSample'),
     dict(name='standard-op-graphs', library='mmdeploy 1.3.1 with TensorRT >= 10',
          why="mmdeploy's TensorRT rewriters emit its plugin ops, whose library is built for "

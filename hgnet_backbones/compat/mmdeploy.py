@@ -1,7 +1,8 @@
 """Adaptations to mmdeploy 1.3.1 (rows ``onnx-export-torchscript``, ``cast-long``,
-``adaptive-avg-pool-rewriter``, ``deformable-attention-rewriter`` and ``backend-wrappers`` of
-:data:`hgnet_backbones.compat.ADAPTATIONS`). Each applies only inside the context that needs it:
-:func:`mmdeploy_export` while exporting, :func:`backend_wrappers` while building backend models."""
+``adaptive-avg-pool-rewriter``, ``deformable-attention-rewriter`` (mmcv's and D-FINE's) and
+``backend-wrappers`` of :data:`hgnet_backbones.compat.ADAPTATIONS`). Each applies only inside the
+context that needs it: :func:`mmdeploy_export` while exporting, :func:`backend_wrappers` while
+building backend models."""
 import contextlib
 from typing import Callable
 
@@ -65,13 +66,37 @@ def adaptive_avg_pool2d__exact(input: torch.Tensor, output_size) -> torch.Tensor
     return x
 
 
+def bilinear_gather(maps: torch.Tensor, height: torch.Tensor, width: torch.Tensor,
+                    start: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
+    """``grid_sample``'s bilinear sampling (zeros outside the map, ``align_corners=False``) of the
+    map of ``height`` x ``width`` that starts at ``start`` in the flattened maps ``maps`` (n, dims,
+    keys), at ``locations`` (n, num_queries, points, 2: x, y in [0, 1] of the map), as the four
+    corners' weights and ``GatherElements``: standard ops at opset 11, sizes and offsets computed in
+    the graph (0-d tensors), so that it takes any input size. Returns (n, dims, num_queries, points).
+    """
+    n, dims, _ = maps.shape
+    _, num_queries, num_points, _ = locations.shape
+    h, w = height.to(maps.dtype), width.to(maps.dtype)
+    x = locations[..., 0] * w - 0.5  # pixel coordinates, as grid_sample's
+    y = locations[..., 1] * h - 0.5
+    x0, y0 = x.floor(), y.floor()
+    sampled = 0
+    for xi, yi in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)):
+        weight = (1 - (x - xi).abs()) * (1 - (y - yi).abs())
+        inside = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
+        index = (torch.min(torch.max(yi, torch.zeros_like(yi)), h - 1) * w +
+                 torch.min(torch.max(xi, torch.zeros_like(xi)), w - 1)).long() + start
+        corner = maps.gather(2, index.flatten(1)[:, None].expand(-1, dims, -1))
+        sampled = sampled + corner.view(n, dims, num_queries, num_points) * \
+            (weight * inside.to(maps.dtype))[:, None]
+    return sampled
+
+
 def multi_scale_deformable_attn__gather(value: torch.Tensor, value_spatial_shapes: torch.Tensor,
                                         sampling_locations: torch.Tensor,
                                         attention_weights: torch.Tensor) -> torch.Tensor:
-    """mmcv's ``multi_scale_deformable_attn_pytorch`` with ``grid_sample``'s bilinear sampling (zeros
-    outside the map, ``align_corners=False``) written as the four corners' weights and
-    ``GatherElements`` from the flattened maps, so that it exports at opset 11 with standard ops;
-    level offsets and sizes are computed from ``value_spatial_shapes``, so the graph takes any input
+    """mmcv's ``multi_scale_deformable_attn_pytorch`` sampling with :func:`bilinear_gather`
+    instead of ``grid_sample``, so that it exports at opset 11 with standard ops for any input
     size. Exported as mmcv writes it, on the CPU, ``grid_sample`` becomes mmdeploy's own
     ``grid_sampler`` op (ONNX has ``GridSample`` from opset 16 only).
 
@@ -80,7 +105,7 @@ def multi_scale_deformable_attn__gather(value: torch.Tensor, value_spatial_shape
     (bs, num_queries, heads * dims)."""
     bs, _, num_heads, dims = value.shape
     _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
-    values = value.permute(0, 2, 3, 1).reshape(bs * num_heads, dims, -1)
+    maps = value.permute(0, 2, 3, 1).reshape(bs * num_heads, dims, -1)
     locations = sampling_locations.transpose(1, 2).reshape(bs * num_heads, num_queries, num_levels,
                                                             num_points, 2)
     weights = attention_weights.transpose(1, 2).reshape(bs * num_heads, 1, num_queries, num_levels,
@@ -89,22 +114,24 @@ def multi_scale_deformable_attn__gather(value: torch.Tensor, value_spatial_shape
     start = torch.zeros_like(value_spatial_shapes[0, 0])
     for level in range(num_levels):
         height, width = value_spatial_shapes[level, 0], value_spatial_shapes[level, 1]
-        h, w = height.to(value.dtype), width.to(value.dtype)
-        x = locations[:, :, level, :, 0] * w - 0.5  # pixel coordinates, as grid_sample's
-        y = locations[:, :, level, :, 1] * h - 0.5
-        x0, y0 = x.floor(), y.floor()
-        sampled = 0
-        for xi, yi in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)):
-            weight = (1 - (x - xi).abs()) * (1 - (y - yi).abs())
-            inside = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
-            index = (torch.min(torch.max(yi, torch.zeros_like(yi)), h - 1) * w +
-                     torch.min(torch.max(xi, torch.zeros_like(xi)), w - 1)).long() + start
-            corner = values.gather(2, index.flatten(1)[:, None].expand(-1, dims, -1))
-            sampled = sampled + corner.view(bs * num_heads, dims, num_queries, num_points) * \
-                (weight * inside.to(value.dtype))[:, None]
+        sampled = bilinear_gather(maps, height, width, start, locations[:, :, level])
         output = output + (sampled * weights[:, :, :, level]).sum(-1)
         start = start + height * width
     return output.view(bs, num_heads * dims, num_queries).transpose(1, 2).contiguous()
+
+
+def sample_levels__gather(maps: torch.Tensor, spatial_shapes: torch.Tensor,
+                          locations: torch.Tensor, num_points) -> torch.Tensor:
+    """D-FINE's :func:`hgnet_backbones.models.dfine.attention.sample_levels` (a number of points per
+    level) with :func:`bilinear_gather` instead of ``grid_sample`` and Python-int map sizes: standard
+    ops at opset 11, one graph for every input size."""
+    sampled, start, first = [], torch.zeros_like(spatial_shapes[0, 0]), 0
+    for level, points in enumerate(num_points):
+        height, width = spatial_shapes[level, 0], spatial_shapes[level, 1]
+        sampled.append(bilinear_gather(maps, height, width, start,
+                                       locations[:, :, first:first + points]))
+        start, first = start + height * width, first + points
+    return torch.cat(sampled, -1)
 
 
 # (function mmdeploy rewrites, rewriter): for the ONNX Runtime backend, with which every graph here is
@@ -113,6 +140,7 @@ REWRITERS = (
     ('torch.nn.functional.adaptive_avg_pool2d', adaptive_avg_pool2d__exact),
     ('mmcv.ops.multi_scale_deform_attn.multi_scale_deformable_attn_pytorch',
      multi_scale_deformable_attn__gather),
+    ('hgnet_backbones.models.dfine.attention.sample_levels', sample_levels__gather),
 )
 
 

@@ -15,6 +15,7 @@ from hgnet_backbones.deploy.evaluate import METRIC_TOLERANCE, compare_metrics, e
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / 'configs/deploy'
+TINY_DFINE_CONFIG = REPO / 'configs/dfine/dfine_hgnetv2-n_1xb4-6e_tiny-coco.py'
 
 
 def _check_against_pytorch(report: dict, points_per_unit: float, backends=('onnxruntime', )):
@@ -93,6 +94,50 @@ def test_deployed_tiny_detector_gives_pytorchs_coco_map(tiny_run, tmp_path):
                       str(tmp_path), device='cpu')
     _check_against_pytorch(report, 100.0)
     assert report['pytorch']['metrics']['coco/bbox_mAP'] >= 0.04  # a detector that finds the shapes
+
+
+@pytest.fixture(scope='module')
+def tiny_coco(tmp_path_factory) -> Path:
+    from hgnet_backbones.tiny_data import make_tiny_coco
+    root = tmp_path_factory.mktemp('tiny_coco')
+    assert make_tiny_coco(root) == {'train': 192, 'val': 24}
+    return root
+
+
+@pytest.fixture(scope='module')
+def tiny_dfine_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint of the tiny D-FINE config's model, seeded and untrained (its mAP is about 0);
+    a trained one (the tiny D-FINE training test's) can take its place."""
+    import torch
+
+    from hgnet_backbones.apis import build_model
+    from hgnet_backbones.tiny_data import SHAPES
+    torch.manual_seed(0)
+    model = build_model(load_config(str(TINY_DFINE_CONFIG)))
+    model.init_weights()
+    path = tmp_path_factory.mktemp('tiny_dfine') / 'dfine.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': list(SHAPES)}}}, path)
+    return path
+
+
+@pytest.mark.slow
+def test_deploy_test_tool_gives_the_tiny_dfines_coco_map_equal_to_pytorchs(
+        tiny_dfine_checkpoint, tiny_coco, tmp_path):
+    root = f'{tiny_coco}/'
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools/deploy_test.py'),
+         str(DEPLOY / 'detection_onnxruntime_dynamic.py'), str(TINY_DFINE_CONFIG),
+         str(tiny_dfine_checkpoint), '--work-dir', str(tmp_path), '--cfg-options',
+         f'test_dataloader.dataset.data_root={root}',
+         f'test_evaluator.ann_file={root}annotations/instances_val.json'],
+        capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / 'deploy_eval_report.json').read_text())
+    _check_against_pytorch(report, 100.0)
+    assert report['onnxruntime']['latency']['calls'] == 23  # 24 images, one a call, less the first
+    rows = [line for line in result.stdout.splitlines() if line.startswith(('| pytorch', '| onnxruntime'))]
+    assert len(rows) == 2
 
 
 @pytest.mark.slow

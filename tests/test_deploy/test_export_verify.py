@@ -126,6 +126,25 @@ def rtdetr(paddle_fixtures, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def dfine(tmp_path_factory):
+    cfg = Config.fromfile(str(REPO / 'configs/dfine/dfine_hgnetv2-n_1xb4-6e_tiny-coco.py'))
+    cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline = DETECTION_PIPELINE
+    # the crop (96x120, padded to 96x128) gives 6x8 + 3x4 = 60 tokens to select the queries from
+    cfg.model.num_queries = 50
+    cfg.model.decoder.eval_idx = -2  # inference stops a layer short of the last
+    model = _initialised(cfg)
+    head = model.bbox_head
+    with torch.no_grad():  # spread the class scores, and make FDR and the LQE move them
+        for branch in head.cls_branches:
+            torch.nn.init.normal_(branch.weight, std=0.2)
+        for branch in head.reg_branches:
+            torch.nn.init.normal_(branch[-1].weight, std=0.05)
+        for lqe in head.lqe_layers:
+            torch.nn.init.normal_(lqe.reg_conf.layers[-1].weight, std=0.5)
+    return _save(cfg, model, tmp_path_factory.mktemp('dfine'), 'dfine')
+
+
+@pytest.fixture(scope='module')
 def upernet(paddle_fixtures, tmp_path_factory):
     cfg = _model_config('configs/upernet/upernet_hgnetv2-b0_4xb4-160k_ade20k-512x512.py',
                         paddle_fixtures,
@@ -202,6 +221,22 @@ def test_rtdetr_onnx_keeps_the_same_detections_at_two_sizes(rtdetr, image, tmp_p
 
 
 @pytest.mark.slow
+def test_dfine_onnx_keeps_the_same_detections_at_two_sizes(dfine, image, tmp_path):
+    report = deploy(str(DEPLOY / 'detection_onnxruntime_dynamic.py'), *dfine, image,
+                    str(tmp_path), device='cpu')
+    counts = _check_graph(report['onnx'])
+    # D-FINE's attention samples with GatherElements too: 4 corners x 2 levels x 2 layers run
+    assert counts['GatherElements'] >= 16 and 'GridSample' not in counts
+    assert 'NonMaxSuppression' not in counts and 'BatchNormalization' not in counts
+    _check_two_sizes(report['onnxruntime'])
+    for result in report['onnxruntime']:
+        # max_per_img=100 of the 50 queries x 3 classes
+        assert result['num_reference'] == result['num_backend'] == 100, result
+        assert result['matched'] == 1.0, result
+        assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
+
+
+@pytest.mark.slow
 def test_upernet_onnx_labels_agree_at_two_sizes(upernet, image, tmp_path):
     report = deploy(str(DEPLOY / 'segmentation_onnxruntime_dynamic.py'), *upernet, image,
                     str(tmp_path), device='cpu')
@@ -214,11 +249,12 @@ def test_upernet_onnx_labels_agree_at_two_sizes(upernet, image, tmp_path):
 
 
 # the fixture of each task's model
-OPENVINO_CASES = {'classifier': 'classification', 'retinanet': 'detection', 'rtdetr': 'detection',
-                  'upernet': 'segmentation'}
+OPENVINO_CASES = {'classifier': 'classification', 'dfine': 'detection', 'retinanet': 'detection',
+                  'rtdetr': 'detection', 'upernet': 'segmentation'}
 
 
-@pytest.mark.parametrize('model', sorted(OPENVINO_CASES))
+@pytest.mark.parametrize('model', [pytest.param(m, marks=pytest.mark.slow) if m == 'dfine' else m
+                                   for m in sorted(OPENVINO_CASES)])
 def test_openvino_ir_gives_pytorchs_predictions_at_two_sizes_in_fp32(model, request, image, tmp_path):
     pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
     report = deploy(str(DEPLOY / f'{OPENVINO_CASES[model]}_openvino_dynamic.py'),
@@ -233,6 +269,9 @@ def test_openvino_ir_gives_pytorchs_predictions_at_two_sizes_in_fp32(model, requ
         elif model == 'retinanet':
             assert 0 < result['num_reference'] < 100, result
             assert result['matched'] == 1.0 and result['score_error'] <= 1e-4, result
+        elif model == 'dfine':
+            assert result['num_backend'] == 100 and result['matched'] == 1.0, result
+            assert result['box_error'] <= 1e-3 and result['score_error'] <= 1e-5, result
         elif model == 'rtdetr':  # one box clips to zero width at the second size, as in ONNX Runtime
             assert result['num_backend'] == 100 and result['matched'] >= 99 / 101, result
         else:
@@ -325,6 +364,20 @@ def test_deformable_attention_rewrite_samples_as_grid_sample_does():
     ref = multi_scale_deformable_attn_pytorch(value, shapes, locations, weights)
     ours = multi_scale_deformable_attn__gather(value, shapes, locations, weights)
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)  # measured 3e-16 of max |ref|
+
+
+def test_dfine_sampling_rewrite_samples_as_grid_sample_does():
+    from hgnet_backbones.compat.mmdeploy import sample_levels__gather
+    from hgnet_backbones.models.dfine.attention import sample_levels
+    torch.manual_seed(0)
+    shapes, num_points = torch.tensor([[10, 12], [5, 6], [3, 3]]), [3, 6, 2]
+    maps = torch.randn(6, 8, int(shapes.prod(1).sum()), dtype=torch.float64)
+    # locations beyond the maps too, where grid_sample reads zeros
+    locations = torch.rand(6, 7, sum(num_points), 2, dtype=torch.float64) * 1.4 - 0.2
+    ref = sample_levels(maps, shapes, locations, num_points)
+    ours = sample_levels__gather(maps, shapes, locations, num_points)
+    assert ref.shape == (6, 8, 7, 11)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize('path', DEPLOY_CONFIGS, ids=[p.name for p in DEPLOY_CONFIGS])

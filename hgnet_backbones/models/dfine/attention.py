@@ -68,16 +68,27 @@ class MultiLevelPointsDeformableAttention(BaseModule):
         boxes = reference_points[:, :, None, None]
         scale = self.points_scale.to(query.dtype)[:, None]
         locations = boxes[..., :2] + offsets * scale * boxes[..., 2:] * self.offset_scale
-        # grid_sample's [-1, 1] frame; (bs * heads, num_queries, points, 2)
-        grids = (2 * locations - 1).permute(0, 2, 1, 3, 4).flatten(0, 1).split(self.num_points, -2)
-        sizes = [int(h) * int(w) for h, w in spatial_shapes]
-        maps = value.reshape(batch, -1, heads, head_dims).permute(0, 2, 3, 1).flatten(0, 1) \
-            .split(sizes, -1)
-        sampled = [
-            F.grid_sample(m.reshape(batch * heads, head_dims, int(h), int(w)), grid, mode='bilinear',
-                          padding_mode='zeros', align_corners=False)
-            for m, grid, (h, w) in zip(maps, grids, spatial_shapes)
-        ]
+        # (bs * heads, num_queries, points, 2), (bs * heads, head_dims, sum(h * w))
+        locations = locations.permute(0, 2, 1, 3, 4).flatten(0, 1)
+        maps = value.reshape(batch, -1, heads, head_dims).permute(0, 2, 3, 1).flatten(0, 1)
+        sampled = sample_levels(maps, spatial_shapes, locations, self.num_points)
         weights = weights.permute(0, 2, 1, 3).reshape(batch * heads, 1, num_queries, total)
-        out = (torch.cat(sampled, -1) * weights).sum(-1)  # (bs * heads, head_dims, num_queries)
+        out = (sampled * weights).sum(-1)  # (bs * heads, head_dims, num_queries)
         return out.reshape(batch, heads * head_dims, num_queries).transpose(1, 2)
+
+
+def sample_levels(maps: Tensor, spatial_shapes: Tensor, locations: Tensor,
+                  num_points: Sequence[int]) -> Tensor:
+    """Bilinear samples (``grid_sample``, zero outside the map, ``align_corners=False``) of the
+    flattened maps ``maps`` (n, dims, sum(h*w)) of ``spatial_shapes`` (levels, 2: h, w) at
+    ``locations`` (n, num_queries, sum(num_points), 2: normalised x, y), the first ``num_points[0]``
+    on level 0 and so on; returns (n, dims, num_queries, sum(num_points)). Export rewrites it
+    (:func:`hgnet_backbones.compat.mmdeploy.sample_levels__gather`)."""
+    sizes = [int(h) * int(w) for h, w in spatial_shapes]
+    grids = (2 * locations - 1).split(list(num_points), -2)  # grid_sample's [-1, 1] frame
+    sampled = [
+        F.grid_sample(m.unflatten(-1, (int(h), int(w))), grid, mode='bilinear',
+                      padding_mode='zeros', align_corners=False)
+        for m, grid, (h, w) in zip(maps.split(sizes, -1), grids, spatial_shapes)
+    ]
+    return torch.cat(sampled, -1)
