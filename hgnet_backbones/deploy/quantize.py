@@ -157,23 +157,127 @@ def costly_node_groups(onnx_file: str, int8_file: str,
     return [nodes for _, nodes in sorted(costs, key=lambda c: -c[0])]
 
 
-def _top1(onnx_file: str, feeds: Sequence[Dict[str, np.ndarray]]) -> np.ndarray:
+def _outputs(onnx_file: str, feeds: Sequence[Dict[str, np.ndarray]]) -> List[List[np.ndarray]]:
     import onnxruntime as ort
     session = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
-    return np.array([int(np.argmax(session.run(None, feed)[-1])) for feed in feeds])
+    return [session.run(None, feed) for feed in feeds]
+
+
+def refused_method(method: str, feeds: Sequence[Dict[str, np.ndarray]]) -> Optional[str]:
+    """Why ONNX Runtime cannot calibrate with ``method`` on ``feeds``, or None where it can."""
+    shapes = {tuple((k, v.shape) for k, v in sorted(feed.items())) for feed in feeds}
+    if method != 'MinMax' and len(shapes) > 1:
+        return (f"ONNX Runtime's {method} calibration stacks each activation over the calibration "
+                f'inputs into one array (its histogram), so every input must have the same shape; '
+                f'these have {len(shapes)} shapes (a dynamic deploy config keeps each image\'s size): '
+                'MinMax takes any, or calibrate with a static deploy config')
+    return None
+
+
+# ONNX Runtime's histogram calibration fails so where an activation's shape depends on the data
+_RAGGED = 'inhomogeneous'
+
+
+def quantize_onnx_with_metric(onnx_file: str, out_file: str,
+                              calibration_inputs: Sequence[Dict[str, np.ndarray]],
+                              validation_inputs: Sequence[Dict[str, np.ndarray]], metric,
+                              max_drop: float, targets: Optional[Sequence] = None,
+                              method: str = 'MinMax') -> dict:
+    """Int8 ``onnx_file`` whose ``metric`` on ``validation_inputs`` is at most ``max_drop`` below the
+    float32 model's, written to ``out_file`` only then.
+
+    Tries ``method``, then the other calibration methods (those ONNX Runtime cannot run on these
+    inputs are refused, with the reason, see :func:`refused_method`); where none holds the bound,
+    leaves the groups of nodes that cost most (:func:`costly_node_groups`, of the best method's
+    model) in float32, 1, 2, 4, ... of them, while they are at most half of the groups.
+
+    Args:
+        metric (Callable): ``metric(outputs, targets) -> float``, higher is better, as for OpenVINO
+            (:data:`~hgnet_backbones.deploy.openvino.Metric`): the ONNX Runtime outputs of each
+            validation input and their targets.
+        max_drop (float): The largest drop of ``metric`` from float32 to int8 accepted.
+        targets (Sequence, optional): One per validation input; defaults to the float32 outputs.
+
+    Returns ``{'out_file', 'method', 'excluded_nodes', 'float32_metric', 'int8_metric', 'drop',
+    'max_drop', 'num_validation', 'tries': [{'method', 'num_excluded', 'metric', 'drop'} or
+    {'method', 'refused'}]}``.
+
+    Raises:
+        AccuracyBoundError: no try held the bound; nothing is written, the error's ``result``
+            holds the best try.
+    """
+    validation_inputs = list(validation_inputs)
+    if not validation_inputs:
+        raise ValueError('validation_inputs is empty: the metric is measured on them')
+    float_outputs = _outputs(onnx_file, validation_inputs)
+    if targets is None:
+        targets = float_outputs
+    elif len(targets) != len(validation_inputs):
+        raise ValueError(f'{len(targets)} targets for {len(validation_inputs)} validation inputs: '
+                         'give one per input')
+    float_metric = float(metric(float_outputs, list(targets)))
+    tries = []
+    with tempfile.TemporaryDirectory() as folder:
+        def attempt(try_method, excluded=()):
+            reason = refused_method(try_method, calibration_inputs)
+            path = osp.join(folder, f'{try_method}_{len(excluded)}.onnx')
+            if reason is None:
+                try:
+                    quantize_onnx(onnx_file, path, calibration_inputs, try_method,
+                                  nodes_to_exclude=excluded)
+                except ValueError as e:
+                    if _RAGGED not in str(e):
+                        raise
+                    reason = (f"ONNX Runtime's {try_method} calibration stacks each activation over "
+                              'the calibration inputs into one array, and some activations of this '
+                              'graph change shape with the data (after NMS, say): MinMax takes any')
+            if reason is not None:
+                tries.append(dict(method=try_method, refused=reason))
+                return False
+            value = float(metric(_outputs(path, validation_inputs), list(targets)))
+            tries.append(dict(method=try_method, num_excluded=len(excluded), metric=value,
+                              drop=float_metric - value, path=path, excluded_nodes=list(excluded)))
+            return float_metric - value <= max_drop
+
+        methods = [method] + [m for m in CALIBRATION_METHODS if m != method]
+        held = any(attempt(m) for m in methods)
+        measured = [t for t in tries if 'refused' not in t]
+        if not held:
+            best = min(measured, key=lambda t: t['drop'])
+            groups = costly_node_groups(onnx_file, best['path'], validation_inputs)
+            count = 1
+            while not held and count <= len(groups) // 2:
+                held = attempt(best['method'], [n for group in groups[:count] for n in group])
+                count *= 2
+            measured = [t for t in tries if 'refused' not in t]
+        chosen = measured[-1] if held else min(measured, key=lambda t: t['drop'])
+        result = dict(out_file=out_file if held else None, method=chosen['method'],
+                      excluded_nodes=chosen['excluded_nodes'], float32_metric=float_metric,
+                      int8_metric=chosen['metric'], drop=chosen['drop'], max_drop=max_drop,
+                      num_validation=len(validation_inputs),
+                      tries=[{k: t[k] for k in ('method', 'num_excluded', 'metric', 'drop', 'refused')
+                              if k in t} for t in tries])
+        if not held:
+            raise AccuracyBoundError(
+                f"int8 costs at least {chosen['drop']:.4g} of the metric on {len(validation_inputs)} "
+                f"validation inputs (float32 {float_metric:.4g}, best int8 {chosen['metric']:.4g}, "
+                f"{chosen['method']} with {len(chosen['excluded_nodes'])} nodes in float32; best of "
+                f'{len(measured)} tries: each calibration method, then up to half the groups of '
+                f'nodes in float32), more than max_drop={max_drop:.4g}; {out_file} was not '
+                'written. Accept a larger drop, calibrate on inputs more like those the model will '
+                "see, use OpenVINO (NNCF's accuracy control), or deploy in float32.", result)
+        with atomic_path(out_file) as tmp:
+            shutil.copyfile(chosen['path'], tmp)
+    return result
 
 
 def quantize_onnx_with_agreement(onnx_file: str, out_file: str,
                                  calibration_inputs: Sequence[Dict[str, np.ndarray]],
                                  validation_inputs: Sequence[Dict[str, np.ndarray]],
                                  min_agreement: float, method: str = 'MinMax') -> dict:
-    """Int8 ``onnx_file`` (a classifier: top-1 is the argmax of its last output) whose top-1 agrees
-    with the float32 model's on at least ``min_agreement`` of ``validation_inputs``, written to
-    ``out_file`` only then.
-
-    Tries ``method``, then the other calibration methods; where none holds the bound, leaves the
-    groups of nodes that cost most (:func:`costly_node_groups`, of the best method's model) in
-    float32, 1, 2, 4, ... of them, while they are at most half of the groups.
+    """:func:`quantize_onnx_with_metric` for a classifier (top-1 is the argmax of its last output)
+    whose top-1 must agree with the float32 model's on at least ``min_agreement`` of
+    ``validation_inputs``: the metric is the agreement, float32's is 1, the drop ``1 - A``.
 
     Returns ``{'out_file', 'method', 'excluded_nodes', 'top1_agreement', 'min_agreement',
     'num_validation', 'tries': [{'method', 'num_excluded', 'top1_agreement'}]}``.
@@ -182,48 +286,28 @@ def quantize_onnx_with_agreement(onnx_file: str, out_file: str,
         AccuracyBoundError: no try reached ``min_agreement``; nothing is written, the error's
             ``result`` holds the best try.
     """
-    validation_inputs = list(validation_inputs)
-    if not validation_inputs:
-        raise ValueError('validation_inputs is empty: the agreement is measured on them')
-    reference = _top1(onnx_file, validation_inputs)
-    tries = []
-    with tempfile.TemporaryDirectory() as folder:
-        def attempt(try_method, excluded=()):
-            path = osp.join(folder, f'{try_method}_{len(excluded)}.onnx')
-            quantize_onnx(onnx_file, path, calibration_inputs, try_method,
-                          nodes_to_exclude=excluded)
-            agreement = float(np.mean(_top1(path, validation_inputs) == reference))
-            tries.append(dict(method=try_method, num_excluded=len(excluded), top1_agreement=agreement,
-                              path=path, excluded_nodes=list(excluded)))
-            return agreement >= min_agreement
+    from .openvino import top1_agreement
 
-        methods = [method] + [m for m in CALIBRATION_METHODS if m != method]
-        held = any(attempt(m) for m in methods)
-        if not held:
-            best = max(tries, key=lambda t: t['top1_agreement'])
-            groups = costly_node_groups(onnx_file, best['path'], validation_inputs)
-            count = 1
-            while not held and count <= len(groups) // 2:
-                held = attempt(best['method'], [n for group in groups[:count] for n in group])
-                count *= 2
-        chosen = tries[-1] if held else max(tries, key=lambda t: t['top1_agreement'])
-        result = dict(out_file=out_file if held else None, method=chosen['method'],
-                      excluded_nodes=chosen['excluded_nodes'],
-                      top1_agreement=chosen['top1_agreement'], min_agreement=min_agreement,
-                      num_validation=len(validation_inputs),
-                      tries=[{k: t[k] for k in ('method', 'num_excluded', 'top1_agreement')}
-                             for t in tries])
-        if not held:
-            raise AccuracyBoundError(
-                f"int8 top-1 agreement with float32 is at most {chosen['top1_agreement']:.4g} on "
-                f'{len(validation_inputs)} validation inputs (best of {len(tries)} tries: each '
-                f'calibration method, then up to half the groups of nodes in float32), below '
-                f'min_agreement={min_agreement:.4g}; {out_file} was not written. Accept a lower '
-                'agreement, calibrate on inputs more like those the model will see, use OpenVINO '
-                "(NNCF's accuracy control), or deploy in float32.", result)
-        with atomic_path(out_file) as tmp:
-            shutil.copyfile(chosen['path'], tmp)
-    return result
+    def as_agreement(gate):
+        return dict(out_file=gate['out_file'], method=gate['method'],
+                    excluded_nodes=gate['excluded_nodes'], top1_agreement=gate['int8_metric'],
+                    min_agreement=min_agreement, num_validation=gate['num_validation'],
+                    tries=[dict(method=t['method'], num_excluded=t['num_excluded'],
+                                top1_agreement=t['metric']) for t in gate['tries'] if 'metric' in t])
+    try:
+        # the slack keeps 1 - A from failing the bound 1 - A by a rounding
+        gate = quantize_onnx_with_metric(onnx_file, out_file, calibration_inputs, validation_inputs,
+                                         top1_agreement, 1 - min_agreement + 1e-9, method=method)
+    except AccuracyBoundError as e:
+        result = as_agreement(e.result)
+        raise AccuracyBoundError(
+            f"int8 top-1 agreement with float32 is at most {result['top1_agreement']:.4g} on "
+            f"{result['num_validation']} validation inputs (best of {len(result['tries'])} tries: "
+            'each calibration method, then up to half the groups of nodes in float32), below '
+            f'min_agreement={min_agreement:.4g}; {out_file} was not written. Accept a lower '
+            'agreement, calibrate on inputs more like those the model will see, use OpenVINO '
+            "(NNCF's accuracy control), or deploy in float32.", result) from None
+    return as_agreement(gate)
 
 
 def _opset(model: onnx.ModelProto) -> int:
