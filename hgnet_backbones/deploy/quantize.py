@@ -16,6 +16,7 @@ after which the int8 activations fall furthest from float32's (signal-to-quantiz
 ``onnxruntime.quantization.qdq_loss_debug``), doubling their number, until the bound holds or half the
 groups of nodes are float32.
 """
+import copy
 import json
 import os
 import os.path as osp
@@ -344,68 +345,105 @@ def agreement(results: Sequence[dict]) -> dict:
                 logit_error=float(max(r['logit_error'] for r in results)))
 
 
-def quantize(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[str],
-             calibration_images: Sequence[str], val_images: Sequence[str], work_dir: str,
-             method: str = 'MinMax', min_agreement: float = 0.99) -> dict:
-    """Export a classifier with mmdeploy (``work_dir/end2end.onnx``), quantize it to int8 calibrated
-    on ``calibration_images`` behind the accuracy gate, and compare the float32 and int8 models with
-    the PyTorch model on ``val_images``.
+def use_test_root(model_cfg, data_root: str):
+    """A copy of ``model_cfg`` whose test set is the one under ``data_root`` (the config's layout):
+    its test dataset's ``data_root`` and, for a COCO evaluator, its annotation file there."""
+    if not osp.isdir(data_root):
+        raise FileNotFoundError(f'no validation set at {data_root!r}: give the root of a set in the '
+                                "layout of the model config's test dataset")
+    cfg = copy.deepcopy(load_config(model_cfg))
+    dataset = cfg.test_dataloader.dataset
+    dataset.data_root = osp.join(data_root, '')
+    if isinstance(cfg.test_evaluator, dict) and 'ann_file' in cfg.test_evaluator:
+        cfg.test_evaluator.ann_file = osp.join(data_root, dataset.ann_file)
+    return cfg
 
-    The deploy config's backend chooses the route: ONNX Runtime (:func:`quantize_onnx_with_agreement`
+
+def quantize(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional[str],
+             calibration_images: Sequence[str], val, work_dir: str, method: str = 'MinMax',
+             min_agreement: float = 0.99, max_drop: Optional[float] = None) -> dict:
+    """Export a model with mmdeploy (``work_dir/end2end.onnx``) and quantize it to int8 calibrated
+    on ``calibration_images`` behind the accuracy gate.
+
+    The gate is one mechanism, a metric whose drop from float32 to int8 is bounded: for a classifier
+    the top-1 agreement with the float32 model on the images ``val`` (at least ``min_agreement``),
+    for a detector or a segmentor the test evaluator's bbox mAP or mIoU, in points, on the set whose
+    root is ``val`` (the model config's test set there; at most ``max_drop`` points below float32's,
+    :class:`~hgnet_backbones.deploy.evaluate.ValidationSet`).
+
+    The deploy config's backend chooses the route: ONNX Runtime (:func:`quantize_onnx_with_metric`
     from ``method``; ``work_dir/end2end_int8.onnx``) or OpenVINO (NNCF's accuracy control,
     :func:`~hgnet_backbones.deploy.openvino.quantize_with_accuracy_control`;
-    ``work_dir/end2end_int8.xml``). The int8 model is written only where its top-1 agrees with the
-    float32 model's on at least ``min_agreement`` of ``val_images``.
+    ``work_dir/end2end_int8.xml``). The int8 model is written only where the bound holds.
 
     Returns the report, also written to ``work_dir/quantize_report.json``: ``backend``, ``gate``
-    (what the route measured and chose), for 'fp32' (and 'int8', where written) the top-1 agreement
-    with PyTorch and the largest relative logit error (``max|Δ|/max|ref|`` of the logits, recovered
-    from the exported softmax), and ``passed``: whether the bound holds.
+    (what the route measured and chose), ``passed`` and ``error``; for a classifier, for 'fp32' (and
+    'int8', where written) the top-1 agreement with PyTorch and the largest relative logit error
+    (``max|Δ|/max|ref|`` of the logits, recovered from the exported softmax); for the other tasks
+    ``metric`` (its name) and ``pytorch_metric``, the PyTorch model's on the same images.
     """
     deploy_cfg, model_cfg = load_config(deploy_cfg), load_config(model_cfg)
     check_deploy_config(deploy_cfg)
-    backend = get_backend(deploy_cfg)
-    if get_task_type(deploy_cfg) != Task.CLASSIFICATION:
-        raise ValueError(f'quantize compares classifiers; the deploy config is for '
-                         f'{get_task_type(deploy_cfg).value!r} (quantize_onnx quantizes any graph)')
+    backend, task = get_backend(deploy_cfg), get_task_type(deploy_cfg)
+    classifier = task == Task.CLASSIFICATION
     if backend not in (Backend.ONNXRUNTIME, Backend.OPENVINO):
         raise ValueError(f"int8 models are made for ONNX Runtime and OpenVINO; the deploy config's "
                          f'backend is {backend.value!r}')
-    if not calibration_images or not val_images:
-        raise ValueError('quantize needs calibration images and validation images')
-    if not 0 <= min_agreement <= 1:
+    if not calibration_images or not val:
+        raise ValueError('quantize needs calibration images and a validation set')
+    if classifier and not 0 <= min_agreement <= 1:
         raise ValueError(f'min_agreement is a share of images, in 0..1; got {min_agreement!r}')
+    if not classifier and max_drop is None:
+        raise ValueError(f'a {task.value} model is gated by its metric: give max_drop, the largest '
+                         'drop from float32 to int8 accepted, in points (bbox mAP × 100, mIoU)')
+    if not classifier:
+        model_cfg = use_test_root(model_cfg, val)
     os.makedirs(work_dir, exist_ok=True)
     onnx_file = export_onnx(deploy_cfg, model_cfg, checkpoint, calibration_images[0], work_dir)
     reference = build_pytorch_model(model_cfg, checkpoint, 'cpu')
     onnx_cfg = onnx_deploy_config(deploy_cfg)
-    calibration, validation = (model_inputs(onnx_cfg, model_cfg, images, reference.data_preprocessor)
-                               for images in (calibration_images, val_images))
+    calibration = model_inputs(onnx_cfg, model_cfg, calibration_images, reference.data_preprocessor)
+    if classifier:
+        from .openvino import top1_agreement
+        validation = model_inputs(onnx_cfg, model_cfg, val, reference.data_preprocessor)
+        # the float32 model agrees with itself (1.0): a drop of 1 - A leaves an agreement of A
+        metric, targets, bound = top1_agreement, None, 1 - min_agreement + 1e-9
+    else:
+        from .evaluate import ValidationSet
+        val_set = ValidationSet(deploy_cfg, model_cfg, onnx_file)
+        validation, targets, metric, bound = (val_set.feeds, list(range(len(val_set))),
+                                              val_set.metric, max_drop)
     int8_file = osp.splitext(onnx_file)[0] + ('_int8.xml' if backend == Backend.OPENVINO else
                                               '_int8.onnx')
     try:
         if backend == Backend.OPENVINO:
-            from .openvino import quantize_with_accuracy_control, top1_agreement
-            # the float32 model agrees with itself (1.0): a drop of 1 - A leaves an agreement of A
+            from .openvino import quantize_with_accuracy_control
             gate = quantize_with_accuracy_control(
-                onnx_file, calibration, validation, top1_agreement,
-                max_drop=1 - min_agreement + 1e-9, xml_file=int8_file,
-                threads=deploy_cfg.backend_config.get('threads'))
-        else:
+                onnx_file, calibration, validation, metric, max_drop=bound, xml_file=int8_file,
+                targets=targets, threads=deploy_cfg.backend_config.get('threads'))
+        elif classifier:
             gate = quantize_onnx_with_agreement(onnx_file, int8_file, calibration, validation,
                                                 min_agreement, method)
+        else:
+            gate = quantize_onnx_with_metric(onnx_file, int8_file, calibration, validation, metric,
+                                             bound, targets, method)
         error = None
     except AccuracyBoundError as e:
         gate, error = e.result, str(e)
     models = {'fp32': (onnx_cfg, onnx_file)}
     if error is None:
         models['int8'] = (deploy_cfg if backend == Backend.OPENVINO else onnx_cfg, int8_file)
-    report = dict(backend=backend.value, files={k: f for k, (_, f) in models.items()},
+    report = dict(backend=backend.value, task=task.value, files={k: f for k, (_, f) in models.items()},
                   method=method if backend == Backend.ONNXRUNTIME else 'NNCF',
-                  num_calibration_images=len(calibration_images), min_agreement=min_agreement,
-                  gate=gate, passed=error is None, error=error)
-    for name, (cfg, file) in models.items():
-        report[name] = agreement(verify(cfg, model_cfg, build_backend_model(cfg, model_cfg, file),
-                                        reference, val_images))
+                  num_calibration_images=len(calibration_images), gate=gate,
+                  passed=error is None, error=error)
+    if classifier:
+        report['min_agreement'] = min_agreement
+        for name, (cfg, file) in models.items():
+            report[name] = agreement(verify(cfg, model_cfg, build_backend_model(cfg, model_cfg, file),
+                                            reference, val))
+    else:
+        report.update(metric=val_set.key, max_drop=max_drop, num_validation=len(val_set),
+                      pytorch_metric=val_set.pytorch_score(reference))
     write_text(osp.join(work_dir, 'quantize_report.json'), json.dumps(report, indent=2))
     return report
