@@ -39,13 +39,17 @@ from .pipeline import build_backend_model, build_pytorch_model
 from .verify import verify
 
 CALIBRATION_METHODS = ('MinMax', 'Percentile', 'Entropy')
+# the operators that carry a network's compute: quantizing only them leaves mmdeploy's post-processing
+# in a detection graph (box decoding, where 8 bits of a 640-pixel range are 2.5 pixels) in float32
+COMPUTE_OPS = ('Conv', 'MatMul', 'Gemm')
 # QDQ with per-channel weight scales needs opset 13 (the axis of QuantizeLinear/DequantizeLinear)
 QDQ_OPSET = 13
 
 
 def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Dict[str, np.ndarray]],
                   method: str = 'MinMax', per_channel: bool = True,
-                  activations: str = 'uint8', nodes_to_exclude: Sequence[str] = ()) -> str:
+                  activations: str = 'uint8', nodes_to_exclude: Sequence[str] = (),
+                  op_types: Optional[Sequence[str]] = None) -> str:
     """Write ``onnx_file`` quantized to int8 to ``out_file`` (atomically) and return its path.
 
     Args:
@@ -60,6 +64,8 @@ def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Di
             activations with signed weights) or 'int8'. Defaults to 'uint8'.
         nodes_to_exclude (Sequence[str]): Nodes of the prepared graph (:func:`prepare_onnx`) left
             in float32.
+        op_types (Sequence[str], optional): The operator types quantized; defaults to ONNX Runtime's
+            set but Softmax; detection and segmentation take :data:`COMPUTE_OPS`.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
@@ -78,7 +84,8 @@ def quantize_onnx(onnx_file: str, out_file: str, calibration_inputs: Iterable[Di
             activation_type=QuantType.QUInt8 if activations == 'uint8' else QuantType.QInt8,
             weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, method),
             # ONNX Runtime's default set, but Softmax: 8-bit probabilities would lose every small one
-            op_types_to_quantize=sorted((set(QDQRegistry) | set(QLinearOpsRegistry)) - {'Softmax'}),
+            op_types_to_quantize=sorted(op_types or (set(QDQRegistry) | set(QLinearOpsRegistry))
+                                        - {'Softmax'}),
             nodes_to_exclude=list(nodes_to_exclude))
     return out_file
 
@@ -120,10 +127,15 @@ def costly_node_groups(onnx_file: str, int8_file: str,
     far larger range than the rest, say) feeds a node, the error appears at its output, so leaving
     the group in float32, with the groups that make its quantized inputs, removes their
     quantization."""
-    from onnxruntime.quantization.qdq_loss_debug import (collect_activations,
-                                                         compute_activation_error,
-                                                         create_activation_matching,
-                                                         modify_model_output_intermediate_tensors)
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations, compute_activation_error, compute_signal_to_quantization_noice_ratio,
+        create_activation_matching, modify_model_output_intermediate_tensors)
+
+    def ratio(x, y):  # per feed flattened: inputs of several sizes (a dynamic graph) concatenate so
+        if [a.shape for a in x] != [b.shape for b in y]:
+            return float('nan')  # a shape that depends on the data (after NMS): not comparable
+        return compute_signal_to_quantization_noice_ratio([a.ravel() for a in x],
+                                                          [b.ravel() for b in y])
     with tempfile.TemporaryDirectory() as folder:
         prepared = prepare_onnx(onnx_file, osp.join(folder, 'prepared.onnx'))
         graph = onnx.load(prepared).graph
@@ -134,7 +146,8 @@ def costly_node_groups(onnx_file: str, int8_file: str,
             activations.append(collect_activations(augmented, _reader(feeds),
                                                    execution_providers=['CPUExecutionProvider']))
     sqnr = {tensor: e['xmodel_err'] for tensor, e in compute_activation_error(
-        create_activation_matching(activations[1], activations[0])).items() if 'xmodel_err' in e}
+        create_activation_matching(activations[1], activations[0]), ratio).items()
+        if not np.isnan(e.get('xmodel_err', float('nan')))}
     producers = {out: node for node in graph.node for out in node.output}
 
     def segment(tensor):  # the nodes back to the quantized activations (or graph inputs) it reads
@@ -183,7 +196,8 @@ def quantize_onnx_with_metric(onnx_file: str, out_file: str,
                               calibration_inputs: Sequence[Dict[str, np.ndarray]],
                               validation_inputs: Sequence[Dict[str, np.ndarray]], metric,
                               max_drop: float, targets: Optional[Sequence] = None,
-                              method: str = 'MinMax') -> dict:
+                              method: str = 'MinMax',
+                              op_types: Optional[Sequence[str]] = None) -> dict:
     """Int8 ``onnx_file`` whose ``metric`` on ``validation_inputs`` is at most ``max_drop`` below the
     float32 model's, written to ``out_file`` only then.
 
@@ -198,6 +212,7 @@ def quantize_onnx_with_metric(onnx_file: str, out_file: str,
             validation input and their targets.
         max_drop (float): The largest drop of ``metric`` from float32 to int8 accepted.
         targets (Sequence, optional): One per validation input; defaults to the float32 outputs.
+        op_types (Sequence[str], optional): The operator types quantized (see :func:`quantize_onnx`).
 
     Returns ``{'out_file', 'method', 'excluded_nodes', 'float32_metric', 'int8_metric', 'drop',
     'max_drop', 'num_validation', 'tries': [{'method', 'num_excluded', 'metric', 'drop'} or
@@ -225,7 +240,7 @@ def quantize_onnx_with_metric(onnx_file: str, out_file: str,
             if reason is None:
                 try:
                     quantize_onnx(onnx_file, path, calibration_inputs, try_method,
-                                  nodes_to_exclude=excluded)
+                                  nodes_to_exclude=excluded, op_types=op_types)
                 except ValueError as e:
                     if _RAGGED not in str(e):
                         raise
@@ -426,7 +441,7 @@ def quantize(deploy_cfg: ConfigLike, model_cfg: ConfigLike, checkpoint: Optional
                                                 min_agreement, method)
         else:
             gate = quantize_onnx_with_metric(onnx_file, int8_file, calibration, validation, metric,
-                                             bound, targets, method)
+                                             bound, targets, method, COMPUTE_OPS)
         error = None
     except AccuracyBoundError as e:
         gate, error = e.result, str(e)

@@ -175,3 +175,32 @@ def test_onnx_runtime_gate_that_cannot_hold_names_agreement_and_bound_and_writes
         quantize_onnx_with_agreement(path, str(tmp_path / 'int8.onnx'), feeds[:20], feeds[20:], 1.0)
     assert e.value.result['out_file'] is None and e.value.result['top1_agreement'] < 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ['input.onnx']
+
+
+def test_onnx_runtime_gate_refuses_histogram_calibration_on_inputs_of_several_shapes(tmp_path):
+    from hgnet_backbones.deploy.openvino import AccuracyBoundError
+    from hgnet_backbones.deploy.quantize import quantize_onnx_with_metric, refused_method
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
+    path = str(tmp_path / 'conv.onnx')
+    torch.onnx.export(model, (torch.randn(1, 3, 8, 8), ), path, dynamo=False, opset_version=17,
+                      input_names=['input'], dynamic_axes={'input': {2: 'h', 3: 'w'}})
+    g = torch.Generator().manual_seed(0)
+    feeds = [dict(input=torch.randn(1, 3, 8 + i, 8, generator=g).numpy()) for i in range(4)]
+    assert refused_method('MinMax', feeds) is None
+    assert 'same shape' in refused_method('Entropy', feeds)
+    assert refused_method('Entropy', feeds[:1]) is None
+
+    def closeness(outputs, targets):  # higher is better: minus the largest error, in % of the range
+        return -100 * max(float(np.abs(o[0] - t[0]).max() / np.abs(t[0]).max())
+                          for o, t in zip(outputs, targets))
+    out = tmp_path / 'int8.onnx'
+    with pytest.raises(AccuracyBoundError, match=r'int8 costs at least [\d.]+ of the metric on 4 '
+                       r'validation inputs .*more than max_drop=-1000; .*int8.onnx was not written'):
+        quantize_onnx_with_metric(path, str(out), feeds, feeds, closeness, max_drop=-1000,
+                                  method='Percentile')
+    assert not out.exists()
+    report = quantize_onnx_with_metric(path, str(out), feeds, feeds, closeness, max_drop=10,
+                                       method='Percentile')
+    assert [t['method'] for t in report['tries']] == ['Percentile', 'MinMax']
+    assert 'same shape' in report['tries'][0]['refused'] and report['method'] == 'MinMax'
+    assert report['float32_metric'] == 0 and 0 < report['drop'] <= 10 and out.is_file()
