@@ -681,7 +681,7 @@ def detector_network(name: str, size: int = 640) -> torch.nn.Module:
     model = build_model(cfg)
     model.init_weights()
     _randomise_norms(model)
-    return DetectorNetwork(model.eval())
+    return DetectorNetwork(model).eval()  # all of it: export restores the mode it finds, recursively
 
 
 def run_detectors(names: Sequence[str], work_dir: str, paths: Sequence[str] = tuple(DETECTOR_PATHS),

@@ -8,13 +8,15 @@ scenes); weights get one scale per output channel. The graph is QDQ (QuantizeLin
 pairs around each quantized op), which ONNX Runtime's CPU provider fuses into int8 kernels (VNNI where
 the CPU has it).
 
-The gate: the int8 model is written only where its top-1 agrees with the float32 model's on at least
-the share of validation images the caller asks for. OpenVINO's route is NNCF's accuracy control (it
-returns the layers that cost the agreement most to floating point). ONNX Runtime's has no such search:
-:func:`quantize_onnx_with_agreement` tries each calibration method, then leaves in float32 the nodes
-after which the int8 activations fall furthest from float32's (signal-to-quantization-noise ratios of
-``onnxruntime.quantization.qdq_loss_debug``), doubling their number, until the bound holds or half the
-groups of nodes are float32.
+The gate: the int8 model is written only where a metric of it is within the caller's bound of the
+float32 model's: for a classifier its top-1 agreement with float32 on validation images, for a
+detector or a segmentor the test evaluator's bbox mAP or mIoU on a validation set
+(:class:`~hgnet_backbones.deploy.evaluate.ValidationSet`). OpenVINO's route is NNCF's accuracy
+control (it returns the layers that cost the metric most to floating point). ONNX Runtime's has no
+such search: :func:`quantize_onnx_with_metric` tries each calibration method, then leaves in float32
+the nodes after which the int8 activations fall furthest from float32's (signal-to-quantization-noise
+ratios of ``onnxruntime.quantization.qdq_loss_debug``), doubling their number, until the bound holds
+or half the groups of nodes are float32.
 """
 import copy
 import json
