@@ -235,7 +235,8 @@ def test_quantize_tool_writes_a_tiny_detectors_int8_within_a_map_drop_it_meets(
     assert report['num_validation'] == 24 and report['num_calibration_images'] == 8
     # points: the float32 export is the trained detector (mAP >= 0.04, as in test_evaluate)
     assert gate['float32_metric'] >= 4 and report['pytorch_metric'] >= 4
-    assert gate['float32_metric'] - gate['int8_metric'] == pytest.approx(gate['drop']) <= 2
+    assert gate['float32_metric'] - gate['int8_metric'] == pytest.approx(gate['drop'])
+    assert gate['drop'] <= 2
     int8 = Path(report['files']['int8'])
     assert int8 == work / ('end2end_int8.xml' if backend == 'openvino' else 'end2end_int8.onnx')
     if backend == 'openvino':
