@@ -214,3 +214,16 @@ def test_detector_rows_time_checked_paths_and_report_refused_ones_untimed(monkey
     assert math.isnan(refused.median_ms) and 'more than 0' in refused.extra['refused']
     table = tool.markdown(list(rows.values()), {}, [], 'cmd')
     assert '| RetinaNet-B4 | 128² | ours openvino int8 | int8 | refused: outputs off by' in table
+
+
+def test_detector_output_check_along_a_query_axis_takes_the_queries_in_any_order_only():
+    import torch
+
+    import benchmark as tool
+    scores = torch.randn(1, 300, 80, generator=torch.Generator().manual_seed(0))
+    swapped = scores[:, torch.cat([torch.tensor([1, 0]), torch.arange(2, 300)])]
+    assert tool.output_check([scores], [swapped], 1e-3)['refused'] is not None
+    assert tool.output_check([scores], [swapped], 1e-3, query_axis=-2)['refused'] is None
+    other = swapped.clone()
+    other[0, 5] = 3 * scores.abs().max()  # another query selected
+    assert tool.output_check([scores], [other], 1e-3, query_axis=-2)['refused'] is not None
