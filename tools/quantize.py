@@ -24,7 +24,8 @@ the layout of the model config's test set, and the int8 model's bbox mAP (detect
 
 The int8 model is written only where the bound holds; else the tool says what it measured and exits
 with 1. WORK_DIR/quantize_report.json holds the gate's tries and the top-1 agreement and largest
-relative logit error of each model with PyTorch on VAL_DIR. The calibration images must look like
+relative logit error of each model with PyTorch on VAL_DIR (detection, segmentation: the metric of
+the PyTorch, float32 and int8 models there). The calibration images must look like
 those the model will see.
 """
 import argparse
