@@ -248,6 +248,8 @@ class ValidationSet:
         for samples, i in zip(predictions, indices):
             evaluator.process(samples, self.batches[i])
         metrics = evaluator.evaluate(len(indices))
+        if not metrics:  # mmdet's COCO metric reports nothing where nothing was detected
+            return 0.0
         if self.key not in metrics:
             raise KeyError(f'the test evaluator reports no {self.key!r} (it reports '
                            f'{sorted(metrics)}): give the key of the metric to bound')
