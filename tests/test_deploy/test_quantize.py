@@ -275,3 +275,25 @@ def test_quantize_tool_writes_a_tiny_segmentors_int8_within_a_miou_drop_it_meets
     assert report['passed'] and report['metric'] == 'mIoU' and report['num_validation'] == 16
     assert gate['float32_metric'] >= 25 and abs(report['pytorch_metric'] - gate['float32_metric']) < 0.5
     assert gate['drop'] <= 2 and (work / 'end2end_int8.onnx').is_file()
+
+
+def test_use_test_root_points_the_test_set_and_its_coco_annotations_at_the_folder(tmp_path):
+    from hgnet_backbones.apis import load_config
+    from hgnet_backbones.deploy.quantize import use_test_root
+    cfg = load_config(TINY_DET_CONFIG)
+    moved = use_test_root(cfg, str(tmp_path))
+    assert moved.test_dataloader.dataset.data_root == f'{tmp_path}/'
+    assert moved.test_evaluator.ann_file == f'{tmp_path}/annotations/instances_val.json'
+    assert cfg.test_dataloader.dataset.data_root == 'data/tiny_coco/'  # a copy
+    seg = use_test_root(load_config(TINY_SEG_CONFIG), str(tmp_path))
+    assert seg.test_dataloader.dataset.data_root == f'{tmp_path}/' and 'ann_file' not in seg.test_evaluator
+    with pytest.raises(FileNotFoundError, match='no validation set at'):
+        use_test_root(cfg, str(tmp_path / 'none'))
+
+
+def test_quantize_refuses_a_detector_without_a_metric_drop_bound(tmp_path):
+    from hgnet_backbones.deploy.quantize import quantize
+    with pytest.raises(ValueError, match='give max_drop'):
+        quantize(str(REPO / 'configs/deploy/detection_onnxruntime_dynamic.py'), TINY_DET_CONFIG, None,
+                 ['a.jpg'], str(tmp_path), str(tmp_path / 'work'))
+    assert not (tmp_path / 'work').exists()
