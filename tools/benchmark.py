@@ -5,6 +5,8 @@ ImageNet top-1 against the measured latency.
     python tools/benchmark.py                              # B0-B6 on the CPU
     python tools/benchmark.py --archs B0 B4 --device cuda  # fp32/fp16/bf16 on a GPU
     python tools/benchmark.py --archs B4 --quant-models CONFIG CHECKPOINT --quant-data data/tiny_imagenet
+    python tools/benchmark.py --archs --train-archs --memory-archs --no-sizes \\
+        --detectors RetinaNet-B4 RT-DETR-B4                # whole detectors, 640x640
 
 Inference paths: timm eager (the baseline), ours eager, ours deploy (BN folded; on a CPU each conv runs
 as one oneDNN primitive with its weights reordered once), + channels_last, + torch.compile (Inductor
@@ -23,6 +25,12 @@ one): ONNX Runtime with static int8 quantization and OpenVINO with NNCF's, both 
 training images, and our deploy mode and OpenVINO in bfloat16 (where the CPU has native bf16), timed on
 the backbone at 224x224 and compared with float32 on the set's validation images (top-1 agreement,
 logits' relative error).
+
+Whole detectors (``--detectors``, :data:`DETECTORS`: RetinaNet-B4, RT-DETR-B4): the network up to
+its raw head outputs at 640x640, batch 1: our eager and deploy models, ONNX Runtime, OpenVINO fp32,
+bf16 (where the CPU has it) and int8 (NNCF, calibrated on scikit-image's photos); a path whose outputs
+are further from our eager model's than its precision allows (:data:`OUTPUT_TOLERANCE`) is reported
+as refused, with the error, and not timed.
 
 Each path's output is checked against our eager model (training: and the gradients) before it is
 timed. Timings interleave the paths (one call of each per round), so ratios stay fair on a shared
@@ -75,6 +83,25 @@ TRAINING_SETTINGS = {
     'classification': dict(batch=8, size=224, norm_eval=False, frozen_stages=-1),
     'detection': dict(batch=2, size=640, norm_eval=True, frozen_stages=0),
 }
+# Whole detectors (the network: backbone, neck, head, up to the raw head outputs; no post-processing),
+# 640x640, batch 1: one row of data per detector, its config (weights: its initialisation, statistics
+# randomised; 'query_axis': the axis of the outputs along which a DETR lists its selected queries,
+# compared in any order: top-k picks among near-equal scores of untrained weights in an order rounding
+# decides). D-FINE becomes a row here when it lands (another helper builds it); 'reference' names a
+# script that times a reference implementation in a second interpreter and prints its median in ms
+# (tests/transformers_reference.py's run_reference, as for transformers' D-FINE): None, no such row.
+DETECTORS = {
+    'RetinaNet-B4': dict(config='configs/retinanet/retinanet_hgnetv2-b4_fpn_1x_coco.py',
+                         query_axis=None, reference=None),
+    'RT-DETR-B4': dict(config='configs/rtdetr/rtdetr_hgnetv2-b4_4xb4-72e_coco.py', query_axis=-2,
+                       reference=None),
+}
+# the detector paths and the precision each computes in
+DETECTOR_PATHS = {'ours eager': 'fp32', 'ours deploy': 'fp32', 'ours onnxruntime': 'fp32',
+                  'ours openvino': 'fp32', 'ours openvino bf16': 'bf16', 'ours openvino int8': 'int8'}
+# the largest relative error (max|d| / max|ref| over all raw outputs) against our eager model a path
+# may show and be timed: fp32 rounding; bf16's 8-bit mantissa; int8 with every layer quantized
+OUTPUT_TOLERANCE = {'fp32': 1e-3, 'bf16': 0.1, 'int8': 0.25}
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx_vnni', 'amx_bf16', 'amx_int8')
 
 
@@ -89,7 +116,8 @@ class Result:
     iqr_ms: float
     images_per_s: float
     max_rel_err: float  # output against our eager model (float32) on the same input
-    vs_timm: Optional[float] = None  # median / timm eager's median (same arch, device, batch, precision)
+    # median / timm eager's median (same arch, device, batch, precision); detectors: / ours eager's
+    vs_timm: Optional[float] = None
     kind: str = 'inference'  # or 'training <setting>', 'int8/bf16'
     size: int = 224
     extra: Dict = field(default_factory=dict)
@@ -595,6 +623,136 @@ def run_quantized(config: str, checkpoint: str, data_root: str, work_dir: str,
                     extra=extra)
 
 
+class DetectorNetwork(torch.nn.Module):
+    """An mmdet detector's network (``_forward``: backbone, neck, head), its outputs flattened to a
+    tuple of tensors, as exported and compared."""
+
+    def __init__(self, detector: torch.nn.Module):
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: torch.Tensor):
+        def flat(out):
+            if isinstance(out, torch.Tensor):
+                return [out]
+            if isinstance(out, dict):
+                out = list(out.values())
+            return [t for o in out for t in flat(o)] if isinstance(out, (list, tuple)) else []
+        return tuple(flat(self.detector._forward(x)))
+
+
+def output_check(reference: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor],
+                 tolerance: float, query_axis: Optional[int] = None) -> Dict:
+    """``{'max_rel_err', 'refused'}``: how far ``outputs`` are from ``reference`` (the largest relative
+    error of any output) and why the path is refused (not timed), or None where it may be; with
+    ``query_axis``, each output's values are compared in any order along that axis (each column
+    sorted), so the same queries listed in another order compare equal."""
+    if len(outputs) != len(reference):
+        return dict(max_rel_err=float('nan'), refused=f'{len(outputs)} outputs where PyTorch gives '
+                    f'{len(reference)}')
+    for i, (out, ref) in enumerate(zip(outputs, reference)):
+        if tuple(out.shape) != tuple(ref.shape):
+            return dict(max_rel_err=float('nan'), refused=f'output {i} has shape '
+                        f'{tuple(out.shape)}, PyTorch\'s {tuple(ref.shape)}')
+    if query_axis is not None:
+        outputs, reference = ([t.float().sort(query_axis)[0] for t in ts] for ts in (outputs, reference))
+    errors = [relative_error(out.float(), ref.float()) for out, ref in zip(outputs, reference)]
+    error = max(errors, key=lambda e: (e != e, e))  # a NaN (e != e) is the largest
+    if not error <= tolerance:  # NaN too
+        return dict(max_rel_err=error, refused=f'outputs off by {error:.2g} relative to PyTorch\'s, '
+                    f'more than {tolerance:g}')
+    return dict(max_rel_err=error, refused=None)
+
+
+def _photos(size: int, count: int) -> List[torch.Tensor]:
+    """``count`` of scikit-image's photos, resized to ``size`` x ``size`` and normalised as the
+    detectors' data preprocessors do (ImageNet mean and std): int8 calibration inputs."""
+    import torch.nn.functional as F
+
+    from hgnet_backbones.tiny_data.photos import PHOTOS, load_photo
+    mean, std = torch.tensor([123.675, 116.28, 103.53]), torch.tensor([58.395, 57.12, 57.375])
+    images = []
+    for name in sorted(PHOTOS)[:count]:
+        image = torch.from_numpy(load_photo(name)).float()
+        image = ((image - mean) / std).permute(2, 0, 1)[None]
+        images.append(F.interpolate(image, size=(size, size), mode='bilinear', align_corners=False))
+    return images
+
+
+def detector_network(name: str, size: int = 640) -> torch.nn.Module:
+    """The eager network of detector ``name`` (:data:`DETECTORS`): its config's model, no pretrained
+    weights, BN statistics and LAB values randomised so that the checks mean something."""
+    from hgnet_backbones.apis.config import build_model, load_config
+    config = Path(TOOLS).parent / DETECTORS[name]['config']
+    cfg = load_config(str(config), {'model.backbone.init_cfg': None})
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    _randomise_norms(model)
+    return DetectorNetwork(model).eval()  # all of it: export restores the mode it finds, recursively
+
+
+def run_detectors(names: Sequence[str], work_dir: str, paths: Sequence[str] = tuple(DETECTOR_PATHS),
+                  warmup: int = 2, repeats: int = 10, size: int = 640,
+                  calibration_images: int = 8) -> List[Result]:
+    """Whole-detector latency at ``size`` x ``size``, batch 1, on the CPU: our eager and deploy
+    (backbone fused) networks, ONNX Runtime, OpenVINO fp32, bf16 (where the CPU has it) and int8
+    (NNCF, calibrated on ``calibration_images`` photos). Each path's outputs are checked against our
+    eager model first (:func:`output_check`, :data:`OUTPUT_TOLERANCE`); a path that fails is
+    reported as refused, with why, and not timed. Ratios are to our eager model."""
+    threads = torch.get_num_threads()
+    bf16 = cpu_has_bf16()
+    results = []
+    os.makedirs(work_dir, exist_ok=True)
+    for name in names:
+        eager = detector_network(name, size)
+        x = _photos(size, 1)[0]
+        fns = {'ours eager': eager}
+        if 'ours deploy' in paths:
+            fused = copy.deepcopy(eager)
+            fused.detector.backbone.switch_to_deploy()
+            fns['ours deploy'] = fused
+        onnx_file = os.path.join(work_dir, f'{name}.onnx')
+        with torch.no_grad(), atomic_path(onnx_file) as tmp:
+            torch.onnx.export(fns.get('ours deploy', eager), (x, ), tmp, dynamo=False,
+                              opset_version=17, input_names=['input'])
+        if 'ours onnxruntime' in paths:
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+            session = ort.InferenceSession(onnx_file, options, providers=['CPUExecutionProvider'])
+            fns['ours onnxruntime'] = lambda t: [torch.from_numpy(o) for o in
+                                                 session.run(None, {'input': t.numpy()})]
+        if importlib.util.find_spec('openvino') is not None:
+            from hgnet_backbones.deploy.openvino import compile_model, quantize, run
+
+            def openvino(model, precision):
+                compiled_model = compile_model(model, precision, threads)
+                return lambda t: [torch.from_numpy(o) for o in run(compiled_model, t.numpy())]
+            if 'ours openvino' in paths:
+                fns['ours openvino'] = openvino(onnx_file, 'fp32')
+            if 'ours openvino bf16' in paths and bf16:
+                fns['ours openvino bf16'] = openvino(onnx_file, 'bf16')
+            if 'ours openvino int8' in paths:
+                calibration = [p.numpy() for p in _photos(size, calibration_images)]
+                fns['ours openvino int8'] = openvino(quantize(onnx_file, calibration), 'fp32')
+        with torch.inference_mode():
+            reference = eager(x)
+            checks = {p: output_check(reference, list(fn(x)), OUTPUT_TOLERANCE[DETECTOR_PATHS[p]],
+                                      DETECTORS[name]['query_axis']) for p, fn in fns.items()}
+            timed = {p: fn for p, fn in fns.items() if checks[p]['refused'] is None}
+            times = measure({p: (lambda fn=fn: fn(x)) for p, fn in timed.items()}, warmup, repeats)
+        eager_median = _quartiles(times['ours eager'])[0] if 'ours eager' in times else None
+        for p in [p for p in paths if p in fns]:
+            median, iqr = _quartiles(times[p]) if p in times else (float('nan'), float('nan'))
+            results.append(Result(
+                name, 'cpu', p, DETECTOR_PATHS[p], 1, median, iqr, 1e3 / median,
+                checks[p]['max_rel_err'], median / eager_median if eager_median else None,
+                'detector', size, {'refused': checks[p]['refused']} if checks[p]['refused'] else {}))
+    return results
+
+
 def model_sizes(arch: str, size: int = 224) -> Dict:
     """Parameters and FLOPs (one multiply-add = one FLOP) of the backbone and the full classifier."""
     from mmengine.registry import DefaultScope
@@ -744,6 +902,18 @@ def markdown(results: List[Result], sizes: Dict[str, Dict], memory: List[Dict], 
                          + (f"{agree:.3f} ({r.extra['num_images']} images) | "
                             f"{r.extra['logit_error']:.1e} |" if agree is not None else '- | - |'))
         lines.append('')
+    detectors = [r for r in results if r.kind == 'detector']
+    if detectors:
+        lines += ['Whole detectors (the network up to the raw head outputs, no post-processing; CPU, '
+                  'batch 1; each path\'s outputs checked against our eager model before it is timed):',
+                  '', '| detector | size | path | precision | median ms (IQR) | vs ours eager | '
+                  'max rel err vs ours eager |', '|---|---|---|---|---|---|---|']
+        for r in detectors:
+            timing = (f"refused: {r.extra['refused']} | - " if 'refused' in r.extra else
+                      f'{r.median_ms:.1f} ({r.iqr_ms:.1f}) | {_ratio(r)} ')
+            lines.append(f'| {r.arch} | {r.size}² | {r.path} | {r.precision} | {timing}| '
+                         f'{r.max_rel_err:.1e} |')
+        lines.append('')
     if memory:
         lines += ['| arch | device | batch | training step peak, no with_cp (MB) | with_cp (MB) | '
                   'ratio |', '|---|---|---|---|---|---|']
@@ -809,6 +979,10 @@ def main(argv=None):
                         help='ImageNet-format set (train/ calibrates, val/ measures agreement)')
     parser.add_argument('--quant-method', default='MinMax',
                         choices=['MinMax', 'Percentile', 'Entropy'])
+    parser.add_argument('--detectors', nargs='*', default=[], choices=list(DETECTORS),
+                        help='whole detectors at 640x640, batch 1 (default: none)')
+    parser.add_argument('--detector-paths', nargs='+', default=list(DETECTOR_PATHS),
+                        choices=list(DETECTOR_PATHS))
     parser.add_argument('--memory-archs', nargs='*', default=['B0', 'B4'],
                         help='training-step peak memory with and without with_cp')
     parser.add_argument('--memory-batch', type=int, default=8)
@@ -824,7 +998,7 @@ def main(argv=None):
 
     steps = len(args.archs) * len(precisions) * len(args.batches) \
         + len(args.train_archs) * len(args.train_settings) * len(precisions) \
-        + len(args.quant_models) // 2 + 2 * len(args.memory_archs) \
+        + len(args.quant_models) // 2 + len(args.detectors) + 2 * len(args.memory_archs) \
         + (0 if args.no_sizes else len(args.archs))
     bar = ProgressBar(steps)
     sizes = {}
@@ -842,6 +1016,10 @@ def main(argv=None):
         work_dir = os.path.join(args.out_dir, 'int8_' + Path(checkpoint).parent.name)
         results += run_quantized(config, checkpoint, args.quant_data, work_dir,
                                  method=args.quant_method, warmup=args.warmup, repeats=args.repeats)
+        bar.update()
+    for name in args.detectors:
+        results += run_detectors([name], os.path.join(args.out_dir, 'detectors'),
+                                 args.detector_paths, args.warmup, args.repeats)
         bar.update()
     memory = []
     for arch in args.memory_archs:

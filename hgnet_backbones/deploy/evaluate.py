@@ -9,15 +9,17 @@ import json
 import os.path as osp
 import statistics
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from mmdeploy.apis import build_task_processor
+from mmdeploy.backend.base import BaseWrapper
 
 from ..apis.config import codebase_of, load_config
 from ..fileio import write_text
 from .export import ConfigLike, onnx_deploy_config, operator_counts, precision
-from .pipeline import run_pipeline
+from .pipeline import build_backend_model, run_pipeline
 
 # How far a backend's dataset metric may be from PyTorch's, by engine precision: 0.5 (fp32) and 1.0
 # (fp16, bf16, int8) percentage points of every metric both report. mmpretrain's and mmseg's metrics
@@ -176,3 +178,98 @@ def report_table(report: dict) -> str:
     if 'skipped' in report.get('tensorrt', {}):
         lines.append(f"\nTensorRT skipped: {report['tensorrt']['skipped']}")
     return '\n'.join(lines)
+
+
+# the metric the int8 gate bounds for each codebase (reported in points)
+GATE_METRICS = {'mmpretrain': 'accuracy/top1', 'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
+
+
+class _Replay(BaseWrapper):
+    """A backend wrapper that returns the outputs it is given: mmdeploy's end-to-end model turns
+    outputs computed elsewhere (an int8 model under test) into the codebase's data samples."""
+
+    def __init__(self, output_names):
+        super().__init__(output_names)
+        self.outputs = None
+
+    def forward(self, inputs):
+        return {name: torch.from_numpy(np.asarray(out)) for name, out in
+                zip(self.output_names, self.outputs)}
+
+
+class ValidationSet:
+    """The model config's test set as the exported graph sees it, and the codebase's evaluator on it:
+    the feeds of each image (one a batch, prepared by the model's data preprocessor as mmdeploy's
+    test loop prepares them) and :meth:`metric`, the evaluator's score (in points: ``mAP`` × 100,
+    ``mIoU``, top-1 %) of the graph's raw outputs on any subset of the images, post-processed by
+    mmdeploy's end-to-end model of ``onnx_file`` as :func:`evaluate` does.
+
+    Args:
+        deploy_cfg: The deploy config (its ONNX side is used).
+        model_cfg: The model config; its ``test_dataloader`` dataset and ``test_evaluator``.
+        onnx_file: The float32 graph exported with this deploy config.
+        key: The metric scored; defaults to :data:`GATE_METRICS` of the codebase.
+    """
+
+    def __init__(self, deploy_cfg: ConfigLike, model_cfg: ConfigLike, onnx_file: str,
+                 key: Optional[str] = None):
+        from mmengine.dataset import pseudo_collate
+
+        deploy_cfg, self.model_cfg = load_config(deploy_cfg), load_config(model_cfg)
+        self.codebase = codebase_of(self.model_cfg)
+        self.key = key or GATE_METRICS[self.codebase]
+        onnx_cfg = onnx_deploy_config(deploy_cfg)
+        self.model = build_backend_model(onnx_cfg, self.model_cfg, onnx_file, 'cpu')
+        self.model.wrapper = _Replay(self.model.wrapper.output_names)
+        processor = build_task_processor(self.model_cfg, onnx_cfg, 'cpu')
+        self.dataset = processor.build_dataset(self.model_cfg.test_dataloader.dataset)
+        if len(self.dataset) == 0:
+            raise ValueError('the test set of the model config is empty: point its data_root at a '
+                             'validation set in its layout')
+        name = onnx_cfg.onnx_config.input_names[0]
+        with torch.no_grad():
+            self.batches = [self.model.data_preprocessor(pseudo_collate([self.dataset[i]]), False)
+                            for i in range(len(self.dataset))]
+        self.feeds = [{name: batch['inputs'].numpy()} for batch in self.batches]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def score(self, predictions: Sequence[Sequence], indices: Sequence[int]) -> float:
+        """The evaluator's ``key`` (in points) on the predicted data samples of images ``indices``."""
+        from mmengine.evaluator import Evaluator
+        from mmengine.registry import DefaultScope
+        with DefaultScope.overwrite_default_scope(self.codebase):
+            evaluator = Evaluator(copy.deepcopy(self.model_cfg.test_evaluator))
+        evaluator.dataset_meta = self.dataset.metainfo
+        for metric in evaluator.metrics:
+            if hasattr(metric, 'img_ids'):  # COCO metrics count every image of their annotation file
+                metric.img_ids = [self.batches[i]['data_samples'][0].img_id for i in indices]
+        for samples, i in zip(predictions, indices):
+            evaluator.process(samples, self.batches[i])
+        metrics = evaluator.evaluate(len(indices))
+        if not metrics:  # mmdet's COCO metric reports nothing where nothing was detected
+            return 0.0
+        if self.key not in metrics:
+            raise KeyError(f'the test evaluator reports no {self.key!r} (it reports '
+                           f'{sorted(metrics)}): give the key of the metric to bound')
+        return float(metrics[self.key]) * POINTS_PER_UNIT[self.codebase]
+
+    def metric(self, outputs: Sequence[Sequence[np.ndarray]], indices: Sequence[int]) -> float:
+        """The score of the graph's ``outputs`` on images ``indices`` (one output list each): an
+        int8 gate's metric (its targets are the images' indices)."""
+        predictions = []
+        with torch.no_grad():
+            for out, i in zip(outputs, indices):
+                self.model.wrapper.outputs = out
+                batch = self.batches[i]
+                predictions.append(self.model(batch['inputs'],
+                                              copy.deepcopy(batch['data_samples']), mode='predict'))
+        return self.score(predictions, indices)
+
+    def pytorch_score(self, model: torch.nn.Module) -> float:
+        """The score of the PyTorch model (the reference) on every image."""
+        with torch.no_grad():
+            predictions = [model(batch['inputs'], copy.deepcopy(batch['data_samples']), mode='predict')
+                           for batch in self.batches]
+        return self.score(predictions, range(len(self)))

@@ -1,6 +1,7 @@
 """Int8 models by static quantization behind an accuracy gate (hgnet_backbones.deploy.quantize,
 tools/quantize.py): ONNX Runtime, and OpenVINO through NNCF."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -175,3 +176,124 @@ def test_onnx_runtime_gate_that_cannot_hold_names_agreement_and_bound_and_writes
         quantize_onnx_with_agreement(path, str(tmp_path / 'int8.onnx'), feeds[:20], feeds[20:], 1.0)
     assert e.value.result['out_file'] is None and e.value.result['top1_agreement'] < 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ['input.onnx']
+
+
+def test_onnx_runtime_gate_refuses_histogram_calibration_on_inputs_of_several_shapes(tmp_path):
+    from hgnet_backbones.deploy.openvino import AccuracyBoundError
+    from hgnet_backbones.deploy.quantize import quantize_onnx_with_metric, refused_method
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
+    path = str(tmp_path / 'conv.onnx')
+    torch.onnx.export(model, (torch.randn(1, 3, 8, 8), ), path, dynamo=False, opset_version=17,
+                      input_names=['input'], dynamic_axes={'input': {2: 'h', 3: 'w'}})
+    g = torch.Generator().manual_seed(0)
+    feeds = [dict(input=torch.randn(1, 3, 8 + i, 8, generator=g).numpy()) for i in range(4)]
+    assert refused_method('MinMax', feeds) is None
+    assert 'same shape' in refused_method('Entropy', feeds)
+    assert refused_method('Entropy', feeds[:1]) is None
+
+    def closeness(outputs, targets):  # higher is better: minus the largest error, in % of the range
+        return -100 * max(float(np.abs(o[0] - t[0]).max() / np.abs(t[0]).max())
+                          for o, t in zip(outputs, targets))
+    out = tmp_path / 'int8.onnx'
+    with pytest.raises(AccuracyBoundError, match=r'int8 costs at least [\d.]+ of the metric on 4 '
+                       r'validation inputs .*more than max_drop=-1000; .*int8.onnx was not written'):
+        quantize_onnx_with_metric(path, str(out), feeds, feeds, closeness, max_drop=-1000,
+                                  method='Percentile')
+    assert not out.exists()
+    report = quantize_onnx_with_metric(path, str(out), feeds, feeds, closeness, max_drop=10,
+                                       method='Percentile')
+    assert [t['method'] for t in report['tries']] == ['Percentile', 'MinMax']
+    assert 'same shape' in report['tries'][0]['refused'] and report['method'] == 'MinMax'
+    assert report['float32_metric'] == 0 and 0 < report['drop'] <= 10 and out.is_file()
+
+
+TINY_DET_CONFIG = str(REPO / 'configs/retinanet/retinanet_hgnetv2-b0_fpn_1xb4-8e_tiny-coco.py')
+TINY_SEG_CONFIG = str(REPO / 'configs/upernet/upernet_hgnetv2-b0_1xb4-300iter_tiny-ade20k-128x128.py')
+
+
+def _quantize_tool(task: str, backend: str, config: str, checkpoint: str, calibration, root,
+                   work, max_drop: float) -> dict:
+    import quantize as tool
+    if backend == 'openvino':
+        pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+        pytest.importorskip('nncf', reason="nncf is not installed (the 'deploy' extra)")
+    tool.main([str(REPO / f'configs/deploy/{task}_{backend}_dynamic.py'), config, checkpoint,
+               str(calibration), str(root), '--work-dir', str(work), '--max-drop', str(max_drop),
+               '--max-calibration-images', '8'])
+    return json.loads((work / 'quantize_report.json').read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_quantize_tool_writes_a_tiny_detectors_int8_within_a_map_drop_it_meets(
+        backend, tiny_run, tmp_path):
+    root, work = tiny_run['work_dir'] / 'tiny_coco', tmp_path / 'work'
+    report = _quantize_tool('detection', backend, TINY_DET_CONFIG, tiny_run['checkpoint'],
+                            root / 'train', root, work, max_drop=2)
+    gate = report['gate']
+    assert report['passed'] and report['metric'] == 'coco/bbox_mAP'
+    assert report['num_validation'] == 24 and report['num_calibration_images'] == 8
+    # points: the float32 export is the trained detector (mAP >= 0.04, as in test_evaluate)
+    assert gate['float32_metric'] >= 4 and report['pytorch_metric'] >= 4
+    assert gate['float32_metric'] - gate['int8_metric'] == pytest.approx(gate['drop'])
+    assert gate['drop'] <= 2
+    int8 = Path(report['files']['int8'])
+    assert int8 == work / ('end2end_int8.xml' if backend == 'openvino' else 'end2end_int8.onnx')
+    if backend == 'openvino':
+        from hgnet_backbones.deploy.openvino import is_int8
+        assert is_int8(str(int8))
+    else:
+        assert any(n.op_type == 'QuantizeLinear' for n in onnx.load(str(int8)).graph.node)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+def test_quantize_tool_fails_clearly_and_writes_nothing_where_the_map_bound_cannot_hold(
+        backend, tiny_run, tmp_path, capsys):
+    root, work = tiny_run['work_dir'] / 'tiny_coco', tmp_path / 'work'
+    with pytest.raises(SystemExit) as exit_:  # int8 50 points of mAP above float32: never
+        _quantize_tool('detection', backend, TINY_DET_CONFIG, tiny_run['checkpoint'],
+                       root / 'train', root, work, max_drop=-50)
+    assert exit_.value.code == 1
+    error = capsys.readouterr().err
+    assert re.search(r'int8 costs (at least )?-?[\d.]+ of the metric on 24 validation inputs .*'
+                     r'more than max_drop=-50; .*end2end_int8\.(onnx|xml) was not written', error)
+    report = json.loads((work / 'quantize_report.json').read_text())
+    assert not report['passed'] and report['error'] in error and 'int8' not in report['files']
+    assert not list(work.glob('end2end_int8*'))
+
+
+@pytest.mark.slow
+def test_quantize_tool_writes_a_tiny_segmentors_int8_within_a_miou_drop_it_meets(
+        tiny_seg_run, tmp_path):
+    root, seg_work, _ = tiny_seg_run
+    work = tmp_path / 'work'
+    report = _quantize_tool('segmentation', 'onnxruntime', TINY_SEG_CONFIG,
+                            str(seg_work / 'iter_300.pth'), root / 'images/training', root, work,
+                            max_drop=2)
+    gate = report['gate']
+    assert report['passed'] and report['metric'] == 'mIoU' and report['num_validation'] == 16
+    assert gate['float32_metric'] >= 25 and abs(report['pytorch_metric'] - gate['float32_metric']) < 0.5
+    assert gate['drop'] <= 2 and (work / 'end2end_int8.onnx').is_file()
+
+
+def test_use_test_root_points_the_test_set_and_its_coco_annotations_at_the_folder(tmp_path):
+    from hgnet_backbones.apis import load_config
+    from hgnet_backbones.deploy.quantize import use_test_root
+    cfg = load_config(TINY_DET_CONFIG)
+    moved = use_test_root(cfg, str(tmp_path))
+    assert moved.test_dataloader.dataset.data_root == f'{tmp_path}/'
+    assert moved.test_evaluator.ann_file == f'{tmp_path}/annotations/instances_val.json'
+    assert cfg.test_dataloader.dataset.data_root == 'data/tiny_coco/'  # a copy
+    seg = use_test_root(load_config(TINY_SEG_CONFIG), str(tmp_path))
+    assert seg.test_dataloader.dataset.data_root == f'{tmp_path}/' and 'ann_file' not in seg.test_evaluator
+    with pytest.raises(FileNotFoundError, match='no validation set at'):
+        use_test_root(cfg, str(tmp_path / 'none'))
+
+
+def test_quantize_refuses_a_detector_without_a_metric_drop_bound(tmp_path):
+    from hgnet_backbones.deploy.quantize import quantize
+    with pytest.raises(ValueError, match='give max_drop'):
+        quantize(str(REPO / 'configs/deploy/detection_onnxruntime_dynamic.py'), TINY_DET_CONFIG, None,
+                 ['a.jpg'], str(tmp_path), str(tmp_path / 'work'))
+    assert not (tmp_path / 'work').exists()

@@ -174,3 +174,56 @@ def test_int8_and_bf16_paths_report_agreement_and_latency_against_timm(tiny_clas
             assert 0 < rows[path].max_rel_err < 0.1
             assert rows[path].extra['num_images'] == 10
             assert rows[path].extra['logit_error'] < 0.1
+
+
+def test_detector_output_check_refuses_a_wrong_output_and_says_why():
+    import torch
+
+    import benchmark as tool
+    g = torch.Generator().manual_seed(0)
+    reference = [torch.randn(1, 9, 8, 8, generator=g), torch.randn(1, 4, 8, 8, generator=g)]
+    close = [t + 1e-5 for t in reference]
+    assert tool.output_check(reference, close, 1e-3)['refused'] is None
+    assert tool.output_check(reference, close, 1e-3)['max_rel_err'] < 1e-4
+    wrong = [reference[0], reference[1] * 1.5]  # one output of two off by half
+    refused = tool.output_check(reference, wrong, 1e-3)
+    assert 0.4 < refused['max_rel_err'] < 0.6 and 'more than 0.001' in refused['refused']
+    assert 'nan' in tool.output_check(reference, [reference[0], reference[1] * float('nan')],
+                                      0.25)['refused']
+    assert 'shape' in tool.output_check(reference, [reference[0], reference[1][..., :4]],
+                                        1e-3)['refused']
+    assert '1 outputs' in tool.output_check(reference, reference[:1], 1e-3)['refused']
+
+
+@pytest.mark.slow
+def test_detector_rows_time_checked_paths_and_report_refused_ones_untimed(monkeypatch, tmp_path):
+    import math
+
+    import benchmark as tool
+    pytest.importorskip('openvino', reason="openvino is not installed (the 'deploy' extra)")
+    monkeypatch.setitem(tool.OUTPUT_TOLERANCE, 'int8', 0.0)  # no int8 output is that close
+    paths = ['ours eager', 'ours deploy', 'ours onnxruntime', 'ours openvino', 'ours openvino int8']
+    rows = {r.path: r for r in tool.run_detectors(['RetinaNet-B4'], str(tmp_path), paths, warmup=1,
+                                                  repeats=2, size=128, calibration_images=2)}
+    assert list(rows) == paths and all(r.kind == 'detector' and r.arch == 'RetinaNet-B4' for r in
+                                       rows.values())
+    for path in paths[:4]:
+        assert rows[path].median_ms > 0 and rows[path].max_rel_err <= 1e-3 and not rows[path].extra
+    assert rows['ours eager'].vs_timm == 1.0  # ratios to our eager model
+    refused = rows['ours openvino int8']
+    assert math.isnan(refused.median_ms) and 'more than 0' in refused.extra['refused']
+    table = tool.markdown(list(rows.values()), {}, [], 'cmd')
+    assert '| RetinaNet-B4 | 128² | ours openvino int8 | int8 | refused: outputs off by' in table
+
+
+def test_detector_output_check_along_a_query_axis_takes_the_queries_in_any_order_only():
+    import torch
+
+    import benchmark as tool
+    scores = torch.randn(1, 300, 80, generator=torch.Generator().manual_seed(0))
+    swapped = scores[:, torch.cat([torch.tensor([1, 0]), torch.arange(2, 300)])]
+    assert tool.output_check([scores], [swapped], 1e-3)['refused'] is not None
+    assert tool.output_check([scores], [swapped], 1e-3, query_axis=-2)['refused'] is None
+    other = swapped.clone()
+    other[0, 5] = 3 * scores.abs().max()  # another query selected
+    assert tool.output_check([scores], [other], 1e-3, query_axis=-2)['refused'] is not None
