@@ -26,7 +26,8 @@ training images, and our deploy mode and OpenVINO in bfloat16 (where the CPU has
 the backbone at 224x224 and compared with float32 on the set's validation images (top-1 agreement,
 logits' relative error).
 
-Whole detectors (``--detectors``, :data:`DETECTORS`: RetinaNet-B4, RT-DETR-B4): the network up to
+Whole detectors (``--detectors``, :data:`DETECTORS`: RetinaNet-B4, RT-DETR-B4, D-FINE-N, D-FINE-L,
+the last two beside transformers' D-FINE with the same weights): the network up to
 its raw head outputs at 640x640, batch 1: our eager and deploy models, ONNX Runtime, OpenVINO fp32,
 bf16 (where the CPU has it) and int8 (NNCF, calibrated on scikit-image's photos); a path whose outputs
 are further from our eager model's than its precision allows (:data:`OUTPUT_TOLERANCE`) is reported
@@ -87,15 +88,17 @@ TRAINING_SETTINGS = {
 # 640x640, batch 1: one row of data per detector, its config (weights: its initialisation, statistics
 # randomised; 'query_axis': the axis of the outputs along which a DETR lists its selected queries,
 # compared in any order: top-k picks among near-equal scores of untrained weights in an order rounding
-# decides). D-FINE becomes a row here when it lands (another helper builds it); 'reference' names a
-# script that times a reference implementation in a second interpreter and prints its median in ms
-# (tests/transformers_reference.py's run_reference, as for transformers' D-FINE): None, no such row.
+# decides); 'reference': the D-FINE variant tools/dfine_reference.py builds in transformers, timed in
+# the reference interpreter (--reference-transformers) beside ours, whose weights then come from it.
 DETECTORS = {
     'RetinaNet-B4': dict(config='configs/retinanet/retinanet_hgnetv2-b4_fpn_1x_coco.py',
                          query_axis=None, reference=None),
     'RT-DETR-B4': dict(config='configs/rtdetr/rtdetr_hgnetv2-b4_4xb4-72e_coco.py', query_axis=-2,
                        reference=None),
+    'D-FINE-N': dict(config='configs/dfine/dfine_hgnetv2-n_coco.py', query_axis=-2, reference='n'),
+    'D-FINE-L': dict(config='configs/dfine/dfine_hgnetv2-l_coco.py', query_axis=-2, reference='l'),
 }
+REFERENCE_PATH = 'reference (transformers)'
 # the detector paths and the precision each computes in
 DETECTOR_PATHS = {'ours eager': 'fp32', 'ours deploy': 'fp32', 'ours onnxruntime': 'fp32',
                   'ours openvino': 'fp32', 'ours openvino bf16': 'bf16', 'ours openvino int8': 'int8'}
@@ -692,14 +695,37 @@ def detector_network(name: str, size: int = 640) -> torch.nn.Module:
     return DetectorNetwork(model).eval()  # all of it: export restores the mode it finds, recursively
 
 
+def run_reference(variant: str, x: torch.Tensor, work_dir: str, warmup: int, repeats: int,
+                  reference_transformers: str) -> Dict:
+    """transformers' D-FINE ``variant`` (tools/dfine_reference.py) run on ``x`` and timed in the
+    reference interpreter, with this process's thread count: its state dict, logits, boxes and times."""
+    if not os.path.isdir(os.path.join(reference_transformers, 'transformers')):
+        raise FileNotFoundError(f'no transformers under {reference_transformers}: run tools/env.sh '
+                                '(it installs tools/requirements-reference.txt there) or pass '
+                                '--reference-transformers')
+    inputs, out = (os.path.join(work_dir, f'reference-{variant}-{n}.pt') for n in ('in', 'out'))
+    torch.save(x, inputs)
+    env = dict(os.environ, PYTHONPATH=reference_transformers,
+               OMP_NUM_THREADS=str(torch.get_num_threads()))
+    subprocess.run([sys.executable, os.path.join(TOOLS, 'dfine_reference.py'), 'time', variant,
+                    inputs, out, str(warmup), str(repeats)], env=env, check=True)
+    return torch.load(out)
+
+
 def run_detectors(names: Sequence[str], work_dir: str, paths: Sequence[str] = tuple(DETECTOR_PATHS),
                   warmup: int = 2, repeats: int = 10, size: int = 640,
-                  calibration_images: int = 8) -> List[Result]:
+                  calibration_images: int = 8,
+                  reference_transformers: Optional[str] = None) -> List[Result]:
     """Whole-detector latency at ``size`` x ``size``, batch 1, on the CPU: our eager and deploy
     (backbone fused) networks, ONNX Runtime, OpenVINO fp32, bf16 (where the CPU has it) and int8
     (NNCF, calibrated on ``calibration_images`` photos). Each path's outputs are checked against our
     eager model first (:func:`output_check`, :data:`OUTPUT_TOLERANCE`); a path that fails is
-    reported as refused, with why, and not timed. Ratios are to our eager model."""
+    reported as refused, with why, and not timed. Ratios are to our eager model.
+
+    A detector with a ``reference`` (D-FINE) takes its weights from transformers' model of that
+    variant (:func:`run_reference`, in ``reference_transformers``, default
+    ``<sys.prefix>/reference-transformers``), whose last layer's outputs are checked against ours and
+    whose time is a row of its own (timed in its interpreter after ours, not interleaved)."""
     threads = torch.get_num_threads()
     bf16 = cpu_has_bf16()
     results = []
@@ -707,6 +733,13 @@ def run_detectors(names: Sequence[str], work_dir: str, paths: Sequence[str] = tu
     for name in names:
         eager = detector_network(name, size)
         x = _photos(size, 1)[0]
+        reference = None
+        if DETECTORS[name]['reference'] is not None:
+            from hgnet_backbones.weights.convert import convert_dfine_transformers
+            reference = run_reference(
+                DETECTORS[name]['reference'], x, work_dir, warmup, repeats,
+                reference_transformers or os.path.join(sys.prefix, 'reference-transformers'))
+            eager.detector.load_state_dict(convert_dfine_transformers(reference['state_dict']))
         fns = {'ours eager': eager}
         if 'ours deploy' in paths:
             fused = copy.deepcopy(eager)
@@ -738,8 +771,8 @@ def run_detectors(names: Sequence[str], work_dir: str, paths: Sequence[str] = tu
                 calibration = [p.numpy() for p in _photos(size, calibration_images)]
                 fns['ours openvino int8'] = openvino(quantize(onnx_file, calibration), 'fp32')
         with torch.inference_mode():
-            reference = eager(x)
-            checks = {p: output_check(reference, list(fn(x)), OUTPUT_TOLERANCE[DETECTOR_PATHS[p]],
+            expected = eager(x)
+            checks = {p: output_check(expected, list(fn(x)), OUTPUT_TOLERANCE[DETECTOR_PATHS[p]],
                                       DETECTORS[name]['query_axis']) for p, fn in fns.items()}
             timed = {p: fn for p, fn in fns.items() if checks[p]['refused'] is None}
             times = measure({p: (lambda fn=fn: fn(x)) for p, fn in timed.items()}, warmup, repeats)
@@ -750,6 +783,16 @@ def run_detectors(names: Sequence[str], work_dir: str, paths: Sequence[str] = tu
                 name, 'cpu', p, DETECTOR_PATHS[p], 1, median, iqr, 1e3 / median,
                 checks[p]['max_rel_err'], median / eager_median if eager_median else None,
                 'detector', size, {'refused': checks[p]['refused']} if checks[p]['refused'] else {}))
+        if reference is not None:  # our outputs are every layer's (scores, boxes): its are the last
+            check = output_check([reference['logits'], reference['pred_boxes']],
+                                 [expected[0][-1], expected[1][-1]], OUTPUT_TOLERANCE['fp32'],
+                                 DETECTORS[name]['query_axis'])
+            median, iqr = (_quartiles(reference['times']) if check['refused'] is None
+                           else (float('nan'), float('nan')))
+            results.append(Result(
+                name, 'cpu', REFERENCE_PATH, 'fp32', 1, median, iqr, 1e3 / median,
+                check['max_rel_err'], median / eager_median if eager_median else None, 'detector',
+                size, {'refused': check['refused']} if check['refused'] else {}))
     return results
 
 
@@ -983,6 +1026,9 @@ def main(argv=None):
                         help='whole detectors at 640x640, batch 1 (default: none)')
     parser.add_argument('--detector-paths', nargs='+', default=list(DETECTOR_PATHS),
                         choices=list(DETECTOR_PATHS))
+    parser.add_argument('--reference-transformers', metavar='DIR',
+                        help="where the D-FINE rows' reference transformers is (default: "
+                        '<sys.prefix>/reference-transformers, where tools/env.sh installs it)')
     parser.add_argument('--memory-archs', nargs='*', default=['B0', 'B4'],
                         help='training-step peak memory with and without with_cp')
     parser.add_argument('--memory-batch', type=int, default=8)
@@ -1019,7 +1065,8 @@ def main(argv=None):
         bar.update()
     for name in args.detectors:
         results += run_detectors([name], os.path.join(args.out_dir, 'detectors'),
-                                 args.detector_paths, args.warmup, args.repeats)
+                                 args.detector_paths, args.warmup, args.repeats,
+                                 reference_transformers=args.reference_transformers)
         bar.update()
     memory = []
     for arch in args.memory_archs:

@@ -163,7 +163,7 @@ def test_an_rtdetr_of_an_unpublished_variant_is_refused_naming_the_variants(rtde
 def dfine_n(tmp_path_factory):
     """transformers' D-FINE-N (random weights), as its reference builds it."""
     path = tmp_path_factory.mktemp('dfine') / 'dfine_n.pt'
-    run_reference([str(REPO / 'tests/dfine_reference_state.py'), 'n', str(path)])
+    run_reference([str(REPO / 'tools/dfine_reference.py'), 'state', 'n', str(path)])
     return torch.load(path, weights_only=True)
 
 

@@ -1,10 +1,17 @@
-"""Run by tests in the transformers reference interpreter (tests/transformers_reference.py): saves the
-state dict of a randomly initialised ``DFineForObjectDetection`` of one D-FINE variant, configured as
-transformers' ``convert_d_fine_original_pytorch_checkpoint_to_hf.py`` configures the releases.
+"""transformers' ``DFineForObjectDetection`` of one D-FINE variant, configured as transformers'
+``convert_d_fine_original_pytorch_checkpoint_to_hf.py`` configures the releases, randomly initialised
+(seed 0). Run in the reference interpreter (transformers 4.57.6 cannot sit beside mmpretrain: see
+tools/requirements-reference.txt), by the tests (tests/transformers_reference.py) and by
+``tools/benchmark.py --detectors D-FINE-*``:
 
-    python tests/dfine_reference_state.py {n,s,m,l,x} OUT.pt
+    python tools/dfine_reference.py state {n,s,m,l,x} OUT.pt
+        its state dict
+    python tools/dfine_reference.py time {n,s,m,l,x} INPUT.pt OUT.pt WARMUP REPEATS
+        its state dict, its last layer's logits and boxes on the image batch in INPUT.pt and the wall
+        times (ms) of REPEATS inference calls after WARMUP, on the CPU with torch's thread count
 """
 import sys
+import time
 
 import torch
 from transformers import DFineConfig, DFineForObjectDetection
@@ -42,7 +49,7 @@ VARIANTS = {
 }
 
 
-def main(variant, out):
+def reference_model(variant: str) -> DFineForObjectDetection:
     arch, settings, out_indices = VARIANTS[variant]
     config = DFineConfig(num_labels=80, hidden_expansion=1.0, decoder_layers=6)
     backbone = config.backbone_config
@@ -59,9 +66,29 @@ def main(variant, out):
     for key, value in settings.items():
         setattr(config, key, value)
     torch.manual_seed(0)
-    model = DFineForObjectDetection(config)
+    return DFineForObjectDetection(config)
+
+
+def state(variant: str, out: str) -> None:
+    model = reference_model(variant)
     torch.save({k: v.clone().contiguous() for k, v in model.state_dict().items()}, out)
 
 
+def timed(variant: str, inputs: str, out: str, warmup: str, repeats: str) -> None:
+    model = reference_model(variant).eval()
+    images = torch.load(inputs)
+    times = []
+    with torch.inference_mode():
+        result = model(pixel_values=images)
+        for i in range(int(warmup) + int(repeats)):
+            start = time.perf_counter()
+            model(pixel_values=images)
+            if i >= int(warmup):
+                times.append((time.perf_counter() - start) * 1e3)
+    torch.save(dict(state_dict={k: v.clone().contiguous() for k, v in model.state_dict().items()},
+                    logits=result.logits, pred_boxes=result.pred_boxes, times=times), out)
+
+
 if __name__ == '__main__':
-    main(*sys.argv[1:])
+    command, *args = sys.argv[1:]
+    {'state': state, 'time': timed}[command](*args)
