@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
 
 from hgnet_backbones import HGNetV2
 from hgnet_backbones.analysis import relative_error
@@ -258,10 +259,35 @@ def test_inference_stops_at_eval_idx_and_training_runs_the_wide_layers():
                            outputs['pred_corners'])[0].shape[0] == 3
 
 
-def test_head_loss_says_training_is_wired_separately():
+def _labelled(images, boxes, labels):
+    samples = _samples(images)
+    for sample, b, l in zip(samples, boxes, labels):
+        sample.gt_instances = InstanceData(bboxes=torch.tensor(b, dtype=torch.float32),
+                                           labels=torch.tensor(l))
+    return samples
+
+
+def test_loss_has_every_layers_go_lsd_terms_and_reaches_the_pre_box_head():
     model = _tiny_model()
-    with pytest.raises(NotImplementedError, match='losses.py'):
-        model.bbox_head.loss()
+    with torch.no_grad():  # distinct layers' corners, so that distillation is not trivially 0
+        for branch in model.bbox_head.reg_branches:
+            branch[-1].weight.normal_(0, 0.01)
+    model.train()
+    images = torch.rand(2, 3, 160, 160)
+    losses = model.loss(images, _labelled(images, [[[10, 20, 60, 90], [70, 5, 150, 60]],
+                                                   [[0, 0, 40, 50]]], [[0, 2], [1]]))
+    layer = ['loss_cls', 'loss_bbox', 'loss_iou', 'loss_fgl']
+    expected = set()
+    for prefix in ('', 'dn_'):
+        expected |= {f'd{i}.{prefix}{t}' for i in range(2) for t in layer + ['loss_ddf']}
+        expected |= {prefix + t for t in layer}
+        expected |= {f'{prefix}pre_{t}' for t in layer[:3]}
+    expected |= {f'enc_{t}' for t in layer[:3]}
+    assert set(losses) == expected
+    assert losses['d0.loss_ddf'].item() > 0 and losses['d0.dn_loss_ddf'].item() > 0
+    sum(losses.values()).backward()
+    # the pre-FDR boxes' only loss is their own (every layer measures from them detached)
+    assert model.decoder.pre_bbox_head.layers[-1].weight.grad.abs().sum() > 0
 
 
 def test_bbox_head_must_not_set_what_the_decoder_gives():

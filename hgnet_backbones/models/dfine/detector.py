@@ -10,7 +10,7 @@ from ..rtdetr.detector import RTDETR
 from .decoder import DFineTransformerDecoder
 
 # the decoder's settings the head needs too; the detector gives them to it
-SHARED_WITH_HEAD = {'reg_max': 32, 'eval_idx': -1, 'layer_scale': 1}
+SHARED_WITH_HEAD = {'reg_max': 32, 'reg_scale': 4.0, 'up': 0.5, 'eval_idx': -1, 'layer_scale': 1}
 
 
 @MODELS.register_module()
