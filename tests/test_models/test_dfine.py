@@ -3,6 +3,7 @@ tests/test_models/dfine_reference.py), built from its config with random weights
 its weights, backbone included, through ``convert_dfine_transformers``; equal logits, boxes and
 detections in float64."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def _hgnetv2_config(arch: str, out_stages) -> dict:
                 out_features=[f'stage{i + 1}' for i in out_stages])
 
 
+# ground truth for the loss (pixels in the 128x160 images; transformers' normalised cx, cy, w, h)
+TARGETS = [dict(boxes=[[10., 20., 60., 90.], [70., 5., 150., 60.], [30., 80., 140., 125.]],
+                labels=[0, 3, 4]),
+           dict(boxes=[[0., 0., 40., 50.], [90., 60., 159., 127.]], labels=[2, 2])]
+# mmdet's losses divide their sums by avg_factor + float32 eps (mmdet.models.losses.weight_reduce_loss)
+MMDET_EPS = torch.finfo(torch.float32).eps
 # transformers' settings of D-FINE's variants (D-FINE's configs/dfine/dfine_hgnetv2_{n,l}_coco.yml),
 # with 5 classes and fewer queries for speed
 REFERENCES = {
@@ -48,11 +55,11 @@ REFERENCES = {
                          hidden_expansion=0.34, depth_mult=0.5, d_model=128,
                          decoder_in_channels=[128, 128], decoder_ffn_dim=512, num_feature_levels=2,
                          decoder_n_points=[6, 6], decoder_layers=3, num_labels=5, num_queries=50),
-              image_size=[128, 160], batch=2, seed=0),
+              image_size=[128, 160], batch=2, seed=0, targets=TARGETS),
     'l': dict(backbone=_hgnetv2_config('B4', (1, 2, 3)),
               dfine=dict(encoder_in_channels=[512, 1024, 2048], decoder_n_points=[3, 6, 3],
                          num_labels=5, num_queries=100),
-              image_size=[128, 160], batch=2, seed=1),
+              image_size=[128, 160], batch=2, seed=1, targets=TARGETS),
 }
 
 
@@ -142,6 +149,44 @@ def _assert_training_outputs_equal(reference, ours):
     return errors
 
 
+def _assert_losses_equal(reference, ours):
+    """Every loss term against transformers' ``DFineLoss`` of the same training outputs (no
+    denoising on either side; dfine_reference.dfine_loss_terms): transformers ``loss_{term}`` with
+    ``_aux_{i}`` for layer i, then the encoder's queries, then the pre-FDR head; mmdet ``loss_*``
+    with ``d{i}.``, ``enc_``, ``pre_``. The last layer's ddf (the teacher's, 0) is transformers'
+    alone."""
+    ours.train()
+    ours.backbone.eval()  # transformers freezes the backbone's norms
+    ours.dn_query_generator, dn = None, ours.dn_query_generator
+    try:
+        images = reference['images']
+        losses = ours.loss(images, _labelled(images, [t['boxes'] for t in TARGETS],
+                                             [t['labels'] for t in TARGETS]))
+    finally:
+        ours.dn_query_generator = dn
+    ref = dict(reference['losses'])
+    assert ref.pop('loss_ddf').item() == 0
+    layers = ours.decoder.num_layers
+    prefixes = {'': '', **{f'_aux_{i}': f'd{i}.' for i in range(layers - 1)},
+                f'_aux_{layers - 1}': 'enc_', f'_aux_{layers}': 'pre_'}
+    terms = dict(vfl='loss_cls', bbox='loss_bbox', giou='loss_iou', fgl='loss_fgl', ddf='loss_ddf')
+    num_boxes = sum(len(t['labels']) for t in TARGETS)
+    errors = {}
+    for key, expected in ref.items():
+        term, suffix = re.fullmatch(r'loss_([a-z]+)(.*)', key).groups()
+        name = prefixes[suffix] + terms[term]
+        if term != 'ddf':  # a ratio of means, no avg_factor
+            expected = expected * num_boxes / (num_boxes + MMDET_EPS)
+        errors[name] = relative_error(losses[name].detach().reshape(()), expected)
+    assert set(errors) == set(losses)
+    # transformers computes fgl and ddf in float32 (dfine_reference.dfine_loss_terms), whose bin
+    # weights 1 - w lose digits where w is near 1
+    local = {k: v for k, v in errors.items() if k.endswith(('fgl', 'ddf'))}
+    assert max(local.values()) <= 5e-6, local
+    assert max(v for k, v in errors.items() if k not in local) <= 1e-12, errors
+    return errors
+
+
 def test_converter_places_every_weight_of_transformers_dfine_n(dfine_n):
     reference, ours = dfine_n
     state = convert_dfine_transformers(reference['state_dict'])
@@ -163,15 +208,23 @@ def test_training_mode_layer_outputs_equal_transformers_dfine_n(dfine_n):
     _assert_training_outputs_equal(*dfine_n)
 
 
+def test_each_loss_term_equals_transformers_dfine_loss_n_without_denoising(dfine_n):
+    # measured: class and box terms at most 4.3e-15 (loss_cls); fgl and ddf (float32 in
+    # transformers) at most 1.7e-7 (d1.loss_ddf), fgl 6.0e-8 (d0)
+    _assert_losses_equal(*dfine_n)
+
+
 @pytest.mark.slow
 def test_inference_and_layer_outputs_equal_transformers_dfine_l_in_float64(tmp_path_factory):
     # D-FINE-L's widths (B4, 256, 6 layers, [3, 6, 3] points); 100 queries, 5 classes. About a
     # minute on 2 busy cores. Measured: inference 6.0e-15 (logits), 5.6e-15 (boxes); training-mode
-    # layer outputs at most 2.6e-14 (boxes)
+    # layer outputs at most 2.6e-14 (boxes); loss terms: class and box at most 1.8e-14, fgl and ddf
+    # (float32 in transformers) at most 9.4e-7 (d3.loss_fgl)
     reference = _run_reference('l', tmp_path_factory)
     ours = _ours(reference, 'l')
     _assert_inference_equals(reference, ours)
     _assert_training_outputs_equal(reference, ours)
+    _assert_losses_equal(reference, ours)
 
 
 def test_n_has_transformers_dfine_n_parameter_count(dfine_n):
@@ -262,7 +315,7 @@ def test_inference_stops_at_eval_idx_and_training_runs_the_wide_layers():
 def _labelled(images, boxes, labels):
     samples = _samples(images)
     for sample, b, l in zip(samples, boxes, labels):
-        sample.gt_instances = InstanceData(bboxes=torch.tensor(b, dtype=torch.float32),
+        sample.gt_instances = InstanceData(bboxes=torch.tensor(b, dtype=images.dtype),
                                            labels=torch.tensor(l))
     return samples
 
