@@ -14,9 +14,13 @@ from mmengine.structures import InstanceData
 from hgnet_backbones import HGNetV2
 from hgnet_backbones.analysis import relative_error
 from hgnet_backbones.apis.config import build_model, load_config
+from hgnet_backbones.apis.demo import set_coco_root
+from hgnet_backbones.apis.runner import build_runner
 from hgnet_backbones.models.dfine import weighting_function
+from hgnet_backbones.tiny_data import make_tiny_coco
 from hgnet_backbones.weights.convert import (convert_dfine_transformers, dfine_num_points,
                                              model_settings_from_dfine_config)
+from hgnet_backbones.weights.convert.detector import convert_detector_file
 from transformers_reference import require_reference, run_reference
 
 REPO = Path(__file__).resolve().parents[2]
@@ -377,3 +381,40 @@ def test_init_weights_reaches_every_decoder_layer_as_d_fine_initialises_it():
         assert attention.sampling_offsets.bias[:12].tolist() == \
             [1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 4.0, 0.0, 5.0, 0.0, 6.0, 0.0]
     assert not model.decoder.pre_bbox_head.layers[-1].weight.any()
+
+
+@pytest.mark.slow
+def test_finetune_config_keeps_a_coco_checkpoint_but_its_class_layers_and_trains(tmp_path):
+    # a COCO D-FINE-N (transformers' layout, random weights) through convert_detector, loaded by the
+    # fine-tune config into a 3-class model, then 4 training steps. About 40 s on 2 busy cores.
+    hf_state = tmp_path / 'dfine_n_transformers.pt'
+    run_reference([str(REPO / 'tests/dfine_reference_state.py'), 'n', str(hf_state)])
+    converted = tmp_path / 'dfine_n_coco.pth'
+    assert convert_detector_file(str(hf_state), str(converted))['num_classes'] == 80
+    checkpoint = torch.load(converted)['state_dict']
+    make_tiny_coco(tmp_path / 'tiny_coco')
+    cfg = load_config(str(CONFIGS / 'dfine_hgnetv2-n_finetune_tiny-coco.py'),
+                      {'load_from': str(converted), 'train_cfg.max_epochs': 1,
+                       'train_dataloader.dataset.indices': 16})
+    cfg.work_dir = str(tmp_path / 'work')
+    set_coco_root(cfg, str(tmp_path / 'tiny_coco'))
+    runner = build_runner(cfg)
+    runner.load_or_resume()
+    loaded = runner.model.state_dict()
+    skipped = sorted(k for k in checkpoint if loaded[k].shape != checkpoint[k].shape)
+    layers = runner.model.decoder.num_layers
+    assert skipped == sorted([f'bbox_head.cls_branches.{i}.{p}' for i in range(layers + 1)
+                              for p in ('weight', 'bias')] +
+                             ['dn_query_generator.label_embedding.weight'])
+    assert loaded['bbox_head.cls_branches.0.weight'].shape[0] == 3
+    assert loaded['dn_query_generator.label_embedding.weight'].shape[0] == 3
+    kept = [k for k in checkpoint if k not in skipped]
+    assert set(kept) | set(skipped) == set(loaded)
+    assert all(torch.equal(loaded[k], checkpoint[k]) for k in kept)
+    [log] = (tmp_path / 'work').glob('*/*.log')  # mmengine's warning names each skipped weight
+    assert all(f'size mismatch for {k}' in log.read_text() for k in skipped)
+    conv = 'backbone.stem.stem1.conv.weight'
+    before = loaded[conv].clone()
+    runner.train()
+    assert runner.iter == 4
+    assert not torch.equal(runner.model.state_dict()[conv], before)  # and it trains
