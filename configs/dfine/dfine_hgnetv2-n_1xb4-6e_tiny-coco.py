@@ -3,7 +3,6 @@
 # queries, 50 denoising queries), as configs/rtdetr/rtdetr_hgnetv2-b0_1xb4-6e_tiny-coco.py: the whole
 # backbone trains from its own initialisation at the model's learning rate; AdamW 2e-3 with clipped
 # gradients, cosine over 6 epochs, no EMA, no multi-scale batches, no augmentation switch.
-# It builds, but cannot train until D-FINE's losses are wired (DFineHead.loss raises).
 _base_ = './dfine_hgnetv2-n_coco.py'
 
 data_root = 'data/tiny_coco/'

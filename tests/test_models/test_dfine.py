@@ -281,6 +281,11 @@ def test_coco_configs_have_dfines_recipe(variant):
         ([0.0] * 3, [255.0] * 3, True)
     [resize] = [t for t in cfg.test_pipeline if t.type == 'Resize']
     assert (resize.scale, resize.keep_ratio) == ((640, 640), False)
+    # D-FINE's loss weights (its configs' weight_dict): VFL 1, L1 5, GIoU 2, FGL 0.15, DDF 1.5
+    head = cfg.model.bbox_head
+    assert [head[k].loss_weight for k in ('loss_cls', 'loss_bbox', 'loss_iou', 'loss_fgl',
+                                          'loss_ddf')] == [1.0, 5.0, 2.0, 0.15, 1.5]
+    assert head.loss_cls.type == 'RTDETRVarifocalLoss' and head.loss_ddf.temperature == 5.0
 
 
 def test_weighting_function_ends_and_middle_are_d_fines():

@@ -1,5 +1,5 @@
-"""D-FINE's detection head: class logits corrected by the localization quality estimator (LQE) and
-the decoder's FDR boxes; its losses (GO-LSD, MAL) are wired separately."""
+"""D-FINE's detection head: class logits corrected by the localization quality estimator (LQE), the
+decoder's FDR boxes, and D-FINE's losses over mmdet's DINO head's matching."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -48,15 +48,21 @@ class DFineHead(RTDETRHead):
     classifier and a box MLP, last in both lists. Layers after ``eval_idx`` take ``layer_scale``
     times wider inputs.
 
-    Training is not wired here: :meth:`loss` raises. In training, :class:`DFINE` hands the head
-    ``hidden_states`` (a list, one (bs, num_queries, width) per layer), ``references`` (layers,
-    bs, num_queries, 4: each layer's boxes), ``pred_corners`` (layers, bs, num_queries,
-    4 * (reg_max + 1)), ``initial_references`` (layers, bs, num_queries, 4: the boxes the distances
-    are measured from), ``pre_references`` (bs, num_queries, 4: the first layer's pre-FDR boxes),
-    ``enc_outputs_class`` and ``enc_outputs_coord`` (the selected encoder queries' logits and boxes),
-    ``dn_meta`` (None without denoising) and ``batch_data_samples``; :meth:`layer_outputs` gives
-    each layer's LQE-corrected logits and the first layer's pre-FDR logits from them. Denoising
-    queries come first along num_queries.
+    In training (:meth:`loss`), :class:`DFINE` hands the head ``hidden_states`` (a list, one (bs,
+    num_queries, width) per layer), ``references`` (layers, bs, num_queries, 4: each layer's boxes),
+    ``pred_corners`` (layers, bs, num_queries, 4 * (reg_max + 1)), ``initial_references`` (layers,
+    bs, num_queries, 4: the boxes the distances are measured from), ``pre_references`` (bs,
+    num_queries, 4: the first layer's pre-FDR boxes), ``enc_outputs_class`` and
+    ``enc_outputs_coord`` (the selected encoder queries' logits and boxes), ``dn_meta`` (None
+    without denoising) and ``batch_data_samples``; denoising queries come first along num_queries.
+    :meth:`loss_by_feat` computes, for every decoder layer, the selected encoder queries, the
+    pre-FDR head and the denoising queries, ``loss_cls`` (the IoU-aware ``loss_cls``: VFL, or DEIM's
+    MAL), ``loss_bbox`` and ``loss_iou``, and for the decoder layers GO-LSD's ``loss_fgl`` and
+    ``loss_ddf`` (teacher: the last layer). Each layer is matched on its own by mmdet's assigner
+    (``get_targets``; the denoising queries by ``get_dn_targets``), as transformers' ``DFineLoss``
+    matches; D-FINE also computes the box and GO-LSD terms on the union of all layers' matches
+    (:func:`~hgnet_backbones.models.dfine.losses.union_matches`), which this head does not. Like
+    D-FINE and unlike transformers, the last layer's ``loss_fgl`` is supervised too.
 
     Args:
         reg_max (int): Bins per edge minus one. Defaults to 32.
@@ -65,7 +71,15 @@ class DFineHead(RTDETRHead):
             Defaults to 1.
         lqe_cfg (dict): :class:`LocalizationQualityEstimator` settings but ``reg_max``. Defaults to
             D-FINE's ``dict(top_k=4, hidden_dims=64, num_layers=2)``.
-        Others: as :class:`RTDETRHead`. ``reg_max``, ``eval_idx`` and ``layer_scale`` are the
+        reg_scale (float): The weighting function's curvature, for ``loss_fgl``'s bin targets.
+            Defaults to 4.
+        up (float): Its upper bound. Defaults to 0.5.
+        loss_fgl (dict): :class:`FineGrainedLocalizationLoss` config without ``reg_max``,
+            ``reg_scale`` and ``up`` (the head's). Defaults to D-FINE's weight 0.15.
+        loss_ddf (dict): :class:`DecoupledDistillationFocalLoss` config without ``reg_max``.
+            Defaults to D-FINE's weight 1.5.
+        Others: as :class:`RTDETRHead`; ``loss_cls`` an IoU-aware loss (targets ``(labels,
+        ious)``). ``reg_max``, ``reg_scale``, ``up``, ``eval_idx`` and ``layer_scale`` are the
         decoder's; :class:`DFINE` sets them.
     """
 
