@@ -389,9 +389,10 @@ def test_init_weights_reaches_every_decoder_layer_as_d_fine_initialises_it():
 
 
 @pytest.mark.slow
-def test_finetune_config_keeps_a_coco_checkpoint_but_its_class_layers_and_trains(tmp_path):
+def test_finetune_config_keeps_a_coco_checkpoint_but_its_class_layers_and_trains(tmp_path,
+                                                                                 capsys):
     # a COCO D-FINE-N (transformers' layout, random weights) through convert_detector, loaded by the
-    # fine-tune config into a 3-class model, then 4 training steps. About 40 s on 2 busy cores.
+    # fine-tune config into a 3-class model, then 4 training steps. 20-55 s on 2 busy cores.
     hf_state = tmp_path / 'dfine_n_transformers.pt'
     run_reference([str(REPO / 'tests/dfine_reference_state.py'), 'n', str(hf_state)])
     converted = tmp_path / 'dfine_n_coco.pth'
@@ -416,8 +417,8 @@ def test_finetune_config_keeps_a_coco_checkpoint_but_its_class_layers_and_trains
     kept = [k for k in checkpoint if k not in skipped]
     assert set(kept) | set(skipped) == set(loaded)
     assert all(torch.equal(loaded[k], checkpoint[k]) for k in kept)
-    [log] = (tmp_path / 'work').glob('*/*.log')  # mmengine's warning names each skipped weight
-    assert all(f'size mismatch for {k}' in log.read_text() for k in skipped)
+    warning = capsys.readouterr().out  # mmengine prints it: the runner gives it no logger
+    assert all(f'size mismatch for {k}' in warning for k in skipped)
     conv = 'backbone.stem.stem1.conv.weight'
     before = loaded[conv].clone()
     runner.train()
