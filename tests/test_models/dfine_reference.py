@@ -24,7 +24,8 @@ def dfine_loss_terms(config: DFineConfig, train: dict, targets: list, image_size
     only with denoising, and pairs layer ``i``'s corners with the logits and boxes one place
     earlier, as its logits start with the first layer's pre-FDR head's.) Terms: ``loss_*`` the last
     layer (fgl too, as D-FINE; its ddf is 0), ``loss_*_aux_{i}`` layer ``i`` < L - 1, then the
-    encoder's selected queries (``i = L - 1``) and the pre-FDR head (``i = L``). fgl and ddf are float32's."""
+    encoder's selected queries (``i = L - 1``) and the pre-FDR head (``i = L``). fgl and ddf are
+    float32's."""
     height, width = image_size
     size = torch.tensor([width, height, width, height], dtype=torch.float64)
     labels = []

@@ -84,7 +84,8 @@ class DFineHead(RTDETRHead):
     """
 
     def __init__(self, *args, reg_max: int = 32, reg_scale: float = 4.0, up: float = 0.5,
-                 eval_idx: int = -1, layer_scale: float = 1, lqe_cfg: dict = dict(top_k=4, hidden_dims=64, num_layers=2),
+                 eval_idx: int = -1, layer_scale: float = 1,
+                 lqe_cfg: dict = dict(top_k=4, hidden_dims=64, num_layers=2),
                  loss_fgl: ConfigType = dict(type='FineGrainedLocalizationLoss', loss_weight=0.15),
                  loss_ddf: ConfigType = dict(type='DecoupledDistillationFocalLoss',
                                              loss_weight=1.5),
