@@ -186,3 +186,15 @@ def codebases():
     of them); on the pinned stack they are all there."""
     for name in ('mmpretrain', 'mmdet', 'mmseg'):
         pytest.importorskip(name, reason=f'{name} is not installed (the oldest-stack run has none)')
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread meanwhile, for the tiny training tests: on cores busy with other work, two
+    wait on each other (RT-DETR's took 940 s with two threads beside the rest of the suite, 100 s
+    with one)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -90,9 +90,11 @@ DOWNSTREAM_COLLECTIONS = {
     'dfine': dict(name='D-FINE', task='Object Detection', dataset='COCO', flops_input=(640, 640),
                   paper=('D-FINE: Redefine Regression Task in DETRs as Fine-grained Distribution '
                          'Refinement', 'https://arxiv.org/abs/2410.13842'),
-                  recipe=("D-FINE's own recipes and preprocessing (see `configs/dfine/_base_/`); its "
-                          'losses (GO-LSD, MAL) are not wired yet: these configs build and predict, '
-                          'but do not train')),
+                  recipe=("D-FINE's own recipes, preprocessing and losses (VFL, L1, GIoU, GO-LSD's "
+                          'FGL and DDF on every decoder layer, the encoder and the denoising queries; '
+                          'see `configs/dfine/_base_/`), each layer matched on its own as in '
+                          "transformers, where D-FINE supervises boxes on the union of all layers' "
+                          'matches')),
     'deim': dict(name='DEIM', task='Object Detection', dataset='COCO', flops_input=(640, 640),
                  paper=('DEIM: DETR with Improved Matching for Fast Convergence',
                         'https://arxiv.org/abs/2412.04234'),
@@ -152,8 +154,11 @@ def _usage(folder: str, config: str) -> str:
 
 
 def _tiny_note(configs) -> str:
-    return ''.join(f'\n`{config}` trains on the tiny CPU set of the top-level README.\n'
-                   for config in configs)
+    notes = []
+    for config in configs:
+        what = 'fine-tunes its `load_from` checkpoint' if 'finetune' in config else 'trains'
+        notes.append(f'\n`{config}` {what} on the tiny CPU set of the top-level README.\n')
+    return ''.join(notes)
 
 
 _LR_NOTE = {

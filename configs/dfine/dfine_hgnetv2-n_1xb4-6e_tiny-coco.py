@@ -3,7 +3,9 @@
 # queries, 50 denoising queries), as configs/rtdetr/rtdetr_hgnetv2-b0_1xb4-6e_tiny-coco.py: the whole
 # backbone trains from its own initialisation at the model's learning rate; AdamW 2e-3 with clipped
 # gradients, cosine over 6 epochs, no EMA, no multi-scale batches, no augmentation switch.
-# It builds, but cannot train until D-FINE's losses are wired (DFineHead.loss raises).
+# Measured (tools/detection_demo.py, seed 0, one thread): val mAP 0.000 before, 0.028 after 6
+# epochs (mAP@50 0.082, 3 minutes); 0.067 after 8, 0.173 after 10 (train_cfg.max_epochs and the
+# cosine's T_max/end raised); lr 4e-3 over 6 epochs: 0.003.
 _base_ = './dfine_hgnetv2-n_coco.py'
 
 data_root = 'data/tiny_coco/'

@@ -247,16 +247,6 @@ def test_too_small_an_input_for_the_queries_is_named():
         model._forward(torch.zeros(1, 3, 64, 64), [_sample()])
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread meanwhile: on cores busy with other work, two wait on each other (this
-    test took 940 s with two threads beside the rest of the suite, 100 s with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_tiny_config_trains_on_cpu_its_loss_falls_and_its_map_rises(tmp_path, one_thread):
     # 2 of the config's 6 epochs (its cosine schedule cut short): about 2 minutes on 2 cores

@@ -10,7 +10,8 @@
 # release of them is the same weights), norms are BN, not SyncBN; no AMP; multi-scale batches
 # (BatchSyncRandomResize) go on after the stop epoch, where D-FINE's collate stops them too;
 # D-FINE's MultiStepLR (milestone 500 epochs) never steps within its epochs and is left out.
-# The losses (GO-LSD, MAL) are not wired yet: DFineHead.loss raises.
+# Losses per decoder layer, each matched on its own (transformers' DFineLoss; D-FINE also uses the
+# union of all layers' matches for boxes, FGL and DDF).
 _base_ = ['mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/default_runtime.py']
 custom_imports = dict(imports=['hgnet_backbones', 'hgnet_backbones.models.dfine'],
                       allow_failed_imports=False)
@@ -64,10 +65,12 @@ model = dict(
         num_classes=80,
         embed_dims=embed_dims,
         sync_cls_avg_factor=True,
-        # D-FINE's VFL, L1 and GIoU weights; its FGL (0.15) and DDF (1.5) come with the losses
+        # D-FINE's weights: VFL 1, L1 5, GIoU 2, FGL 0.15, DDF 1.5
         loss_cls=dict(type='RTDETRVarifocalLoss', alpha=0.75, gamma=2.0, loss_weight=1.0),
         loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+        loss_iou=dict(type='GIoULoss', loss_weight=2.0),
+        loss_fgl=dict(type='FineGrainedLocalizationLoss', loss_weight=0.15),
+        loss_ddf=dict(type='DecoupledDistillationFocalLoss', temperature=5.0, loss_weight=1.5)),
     dn_cfg=dict(label_noise_scale=0.5, box_noise_scale=1.0,
                 group_cfg=dict(dynamic=True, num_groups=None, num_dn_queries=100)),
     train_cfg=dict(

@@ -9,9 +9,10 @@ do. Configs import it:
 - :class:`DFineHybridEncoder` (:mod:`.hybrid_encoder`): the neck (AIFI + CCFM of GELAN blocks);
 - :class:`DFineTransformerDecoder` (:mod:`.decoder`): the decoder with Fine-grained Distribution
   Refinement, over :class:`MultiLevelPointsDeformableAttention` (:mod:`.attention`);
-- :class:`DFineHead` (:mod:`.head`): class logits with the LQE;
-- the GO-LSD losses (:class:`FineGrainedLocalizationLoss`, :class:`DecoupledDistillationFocalLoss`)
-  and DEIM's :class:`MatchabilityAwareLoss` (:mod:`.losses`).
+- :class:`DFineHead` (:mod:`.head`): class logits with the LQE, and the training losses over mmdet's
+  DINO head's matching: VFL (or DEIM's :class:`MatchabilityAwareLoss`), L1, GIoU and the GO-LSD
+  losses (:class:`FineGrainedLocalizationLoss`, :class:`DecoupledDistillationFocalLoss`, in
+  :mod:`.losses`) for every decoder layer, the encoder's queries and the denoising queries.
 
 transformers' D-FINE weights are converted to this layout by
 :mod:`hgnet_backbones.weights.convert.dfine`.

@@ -10,7 +10,7 @@ from ..rtdetr.detector import RTDETR
 from .decoder import DFineTransformerDecoder
 
 # the decoder's settings the head needs too; the detector gives them to it
-SHARED_WITH_HEAD = {'reg_max': 32, 'eval_idx': -1, 'layer_scale': 1}
+SHARED_WITH_HEAD = {'reg_max': 32, 'reg_scale': 4.0, 'up': 0.5, 'eval_idx': -1, 'layer_scale': 1}
 
 
 @MODELS.register_module()
@@ -22,15 +22,15 @@ class DFINE(RTDETR):
     - :class:`DFineHybridEncoder` as the neck (GELAN fusion blocks, SCDown downsampling);
     - :class:`DFineTransformerDecoder`: gated deformable layers with a number of sampling points per
       level, boxes by Fine-grained Distribution Refinement, inference stopping at ``eval_idx``;
-    - :class:`DFineHead`: LQE-corrected logits; its losses are not wired (:meth:`loss` raises).
+    - :class:`DFineHead`: LQE-corrected logits, and D-FINE's losses (VFL or MAL, L1, GIoU, GO-LSD).
 
     Inference matches transformers' ``DFineForObjectDetection`` once its weights pass through
     :func:`hgnet_backbones.weights.convert.convert_dfine_transformers`.
 
     Args:
-        decoder (dict): :class:`DFineTransformerDecoder` config; its ``reg_max``, ``eval_idx`` and
-            ``layer_scale`` are also the head's.
-        bbox_head (dict): :class:`DFineHead` config without those three.
+        decoder (dict): :class:`DFineTransformerDecoder` config; its ``reg_max``, ``reg_scale``,
+            ``up``, ``eval_idx`` and ``layer_scale`` are also the head's.
+        bbox_head (dict): :class:`DFineHead` config without those five.
         Others: as :class:`RTDETR`.
     """
 

@@ -31,13 +31,15 @@ transformers names the terms ``loss_*`` for the last layer (vfl and boxes only: 
 no corners), ``loss_*_aux_{i}`` for layers 0..L-2 (each matched on its own; vfl, boxes, fgl, ddf) and
 for the encoder's selected queries (``i = L - 1``; vfl and boxes), ``loss_*_dn_{i}`` for the denoising
 queries of every layer (the denoising matches; all four, ddf 0 at the last layer). It builds the
-auxiliary terms only when denoising is on. D-FINE and DEIM (``dfine_criterion.py``,
-``deim_criterion.py``) also compute fgl on the last layer, add ``_pre`` and ``_dn_pre`` terms for
-the first layer's plain box head, compute boxes (the encoder's too), fgl and ddf on the union of the
-matches of all layers and the encoder (:func:`union_matches`, with its size as ``num_boxes``; the
-class terms keep each layer's own matches), and
-give the denoising ``loss_ddf`` the matched/unmatched counts of the matching pass (``num_pos_neg``),
-where transformers counts the denoising queries' own.
+auxiliary terms only when denoising is on, and pairs layer ``i``'s corners with the logits and
+boxes of layer ``i - 1`` (of the pre-FDR head for ``i = 0``), as its logits start with those.
+D-FINE and DEIM (``dfine_criterion.py``, ``deim_criterion.py``) also compute fgl on the last
+layer, add ``_pre`` and ``_dn_pre`` terms for the first layer's plain box head, compute boxes (the
+encoder's too), fgl and ddf on the union of the matches of all layers and the encoder
+(:func:`union_matches`, with its size as ``num_boxes``; the class terms keep each layer's own
+matches), and give the denoising ``loss_ddf`` the matched/unmatched counts of the matching pass
+(``num_pos_neg``), where transformers counts the denoising queries' own. :class:`DFineHead` follows
+transformers in the matching and D-FINE in the last layer's fgl and the ``_pre`` terms.
 """
 from typing import List, Optional, Sequence, Tuple
 
