@@ -112,6 +112,17 @@ DOWNSTREAM_COLLECTIONS = {
                         paper=('Masked-attention Mask Transformer for Universal Image Segmentation',
                                'https://arxiv.org/abs/2112.01527')),
 }
+# the detector families whose authors publish COCO weights that tools/convert_detector.py converts
+_RELEASES = ('Their authors\' published weights load after `tools/convert_detector.py SRC DST` (or '
+             'directly through `load_from`): {what}; see `docs/dfine.md`. ')
+RELEASED_WEIGHTS = {
+    'rtdetr': _RELEASES.format(what='RT-DETR-L/X from PaddleDetection, RT-DETR(v2)-L/X/H from '
+                               'lyuwenyu/RT-DETR, with the `*_release_coco.py` configs'),
+    'dfine': _RELEASES.format(what="D-FINE's N/S/M/L/X releases (COCO, Objects365) and transformers' "
+                              'D-FINE'),
+    'deim': _RELEASES.format(what="DEIM's releases (the D-FINE architecture: the `configs/dfine/` "
+                             'configs load them)'),
+}
 CODEBASE_OF_TASK = {'Object Detection': 'mmdet', 'Instance Segmentation': 'mmdet',
                     'Semantic Segmentation': 'mmseg'}
 
@@ -194,7 +205,8 @@ def downstream_readme(folder: str, sizes: dict, other_configs=()) -> str:
         f'FLOPs (one multiply-add counted as one) {where}; parameters and FLOPs are measured on the '
         'built models by `tools/make_metafile.py`, which writes this file and `metafile.yml`.\n'
         f'{tiny}\n## Weights\n\n'
-        'No trained weights are published for these configs. The backbone starts from PaddleClas\'s '
+        f'{RELEASED_WEIGHTS.get(folder, "No trained weights are published for these configs. ")}'
+        'The backbone starts from PaddleClas\'s '
         'SSLD stage-1 weights of its arch (`init_cfg=dict(type=\'Pretrained\', '
         'checkpoint=\'ssld_stage1\')`, downloaded once); the ImageNet accuracy of PaddleClas\'s '
         'weights, with its source, is in `configs/hgnetv2/README.md`.\n\n'
