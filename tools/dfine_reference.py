@@ -7,7 +7,8 @@ tools/requirements-reference.txt), by the tests (tests/transformers_reference.py
     python tools/dfine_reference.py state {n,s,m,l,x} OUT.pt
         its state dict
     python tools/dfine_reference.py time {n,s,m,l,x} INPUT.pt OUT.pt WARMUP REPEATS
-        its state dict, its last layer's logits and boxes on the image batch in INPUT.pt and the wall
+        its state dict (perturbed: :func:`perturb`), its last layer's logits and boxes on the image
+        batch in INPUT.pt and the wall
         times (ms) of REPEATS inference calls after WARMUP, on the CPU with torch's thread count
 """
 import sys
@@ -69,6 +70,22 @@ def reference_model(variant: str) -> DFineForObjectDetection:
     return DFineForObjectDetection(config)
 
 
+@torch.no_grad()
+def perturb(model: DFineForObjectDetection) -> None:
+    """Every weight (but D-FINE's constants ``up`` and ``reg_scale``) moved by N(0, 0.1) and the norms'
+    statistics drawn, so that no two tokens or queries tie and every layer moves the outputs."""
+    for name, p in model.named_parameters():
+        if not name.endswith(('decoder.up', 'decoder.reg_scale')):
+            p.add_(torch.randn_like(p) * 0.1)
+    for name, b in model.named_buffers():  # the backbone's frozen norms and the neck's norms
+        if name.endswith('running_mean'):
+            b.normal_(0, 0.1)
+        elif name.endswith('running_var'):
+            b.uniform_(0.5, 1.5)
+        elif 'backbone' in name and name.endswith(('.weight', '.bias')):
+            b.add_(torch.randn_like(b) * 0.1)
+
+
 def state(variant: str, out: str) -> None:
     model = reference_model(variant)
     torch.save({k: v.clone().contiguous() for k, v in model.state_dict().items()}, out)
@@ -76,6 +93,7 @@ def state(variant: str, out: str) -> None:
 
 def timed(variant: str, inputs: str, out: str, warmup: str, repeats: str) -> None:
     model = reference_model(variant).eval()
+    perturb(model)
     images = torch.load(inputs)
     times = []
     with torch.inference_mode():

@@ -11,10 +11,13 @@ SETTINGS_JSON: ``backbone`` (``HGNetV2Config`` arguments), ``dfine`` (``DFineCon
 x1, y1, x2, y2, and ``labels``)."""
 import json
 import sys
+from pathlib import Path
 
 import torch
-from torch import nn
 from transformers import DFineConfig, DFineForObjectDetection, HGNetV2Config, RTDetrImageProcessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
+from dfine_reference import perturb  # noqa: E402
 from transformers.loss.loss_d_fine import DFineLoss
 
 
@@ -75,17 +78,7 @@ def main(settings_json: str, out_file: str) -> None:
         backbone_config=HGNetV2Config(**settings['backbone']), freeze_backbone_batch_norms=False,
         **dict(settings['dfine'], num_labels=80)))
     num_parameters_80 = sum(p.numel() for p in full.parameters())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if not name.endswith(('decoder.up', 'decoder.reg_scale')):  # D-FINE's constants
-                p.add_(torch.randn_like(p) * 0.1)
-        for name, b in model.named_buffers():  # the backbone's frozen norms and the neck's norms
-            if name.endswith('running_mean'):
-                b.normal_(0, 0.1)
-            elif name.endswith('running_var'):
-                b.uniform_(0.5, 1.5)
-            elif 'backbone' in name and name.endswith(('.weight', '.bias')):
-                b.add_(torch.randn_like(b) * 0.1)
+    perturb(model)
     model.double()
     height, width = settings['image_size']
     images = torch.rand(settings['batch'], 3, height, width, dtype=torch.float64)
