@@ -235,3 +235,33 @@ def test_rtdetr_release_config_has_the_release_preprocessing_and_sizes(variant):
     assert (cfg.model.backbone.arch, cfg.model.backbone.init_cfg) == (row['arch'], None)
     assert cfg.model.neck.embed_dims == row['hidden_dim'] and cfg.model.num_queries == 300
     assert cfg.model.neck.encoder.num_layers == (2 if variant == 'h' else 1)
+
+
+def _class_layers_only_differ(converted, config):
+    """The keys of ``converted`` whose shape does not fit the model of ``config`` (what mmengine's
+    ``load_from`` skips with a warning); every other key fits it."""
+    ours = build_model(load_config(str(REPO / config))).state_dict()
+    assert set(ours) == set(converted)
+    return sorted(k for k in ours if ours[k].shape != converted[k].shape)
+
+
+# a COCO release fine-tuned on 3 classes: only the classifiers of every decoder layer and of the
+# encoder's query selection, and the denoising label embedding, are re-initialised
+CLASS_LAYERS = ['bbox_head.cls_branches.{}.bias', 'bbox_head.cls_branches.{}.weight']
+
+
+@needs_mmdet
+def test_rtdetr_l_release_fits_its_finetune_config_but_for_the_class_layers(rtdetr_l):
+    converted, _ = convert_detector(rtdetr_l)
+    differ = _class_layers_only_differ(
+        converted, 'configs/rtdetr/rtdetr_hgnetv2-l_release_finetune_tiny-coco.py')
+    expected = [k.format(i) for i in range(7) for k in CLASS_LAYERS]  # 6 decoder layers + encoder
+    assert differ == sorted(expected + ['dn_query_generator.label_embedding.weight'])
+
+
+@needs_mmdet
+def test_deim_n_release_fits_its_finetune_config_but_for_the_class_layers(dfine_n):
+    converted, _ = convert_detector({'ema': {'module': dfine_release_state(dfine_n)}})
+    differ = _class_layers_only_differ(converted, 'configs/deim/deim_hgnetv2-n_finetune_tiny-coco.py')
+    expected = [k.format(i) for i in range(4) for k in CLASS_LAYERS]  # 3 decoder layers + encoder
+    assert differ == sorted(expected + ['dn_query_generator.label_embedding.weight'])
