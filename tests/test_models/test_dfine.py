@@ -394,7 +394,7 @@ def test_finetune_config_keeps_a_coco_checkpoint_but_its_class_layers_and_trains
     # a COCO D-FINE-N (transformers' layout, random weights) through convert_detector, loaded by the
     # fine-tune config into a 3-class model, then 4 training steps. 20-55 s on 2 busy cores.
     hf_state = tmp_path / 'dfine_n_transformers.pt'
-    run_reference([str(REPO / 'tests/dfine_reference_state.py'), 'n', str(hf_state)])
+    run_reference([str(REPO / 'tools/dfine_reference.py'), 'state', 'n', str(hf_state)])
     converted = tmp_path / 'dfine_n_coco.pth'
     assert convert_detector_file(str(hf_state), str(converted))['num_classes'] == 80
     checkpoint = torch.load(converted)['state_dict']
