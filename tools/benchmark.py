@@ -289,10 +289,17 @@ def onnxruntime_fn(onnx_file: str, threads: int, device: str = 'cpu') -> Callabl
 
 def openvino_fn(model, precision: str, threads: int) -> Callable:
     """A call of ``model`` (an ONNX file or an OpenVINO model) compiled by OpenVINO for the CPU, in
-    ``precision`` on ``threads`` threads (:mod:`hgnet_backbones.deploy.openvino`)."""
+    ``precision`` on ``threads`` threads (:mod:`hgnet_backbones.deploy.openvino`), once for each
+    input shape it is called with (static shapes: the first call, the output check, compiles)."""
     from hgnet_backbones.deploy.openvino import compile_model, run
-    compiled_model = compile_model(model, precision, threads)
-    return lambda t: torch.from_numpy(run(compiled_model, t.numpy())[-1])
+    compiled_models = {}
+
+    def call(t: torch.Tensor) -> torch.Tensor:
+        if t.shape not in compiled_models:
+            compiled_models[t.shape] = compile_model(model, precision, threads, input_shape=t.shape)
+        return torch.from_numpy(run(compiled_models[t.shape], t.numpy())[-1])
+
+    return call
 
 
 def onnxruntime_gpu_available() -> bool:

@@ -96,10 +96,13 @@ def cpu_has_bf16() -> bool:
     return 'BF16' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
 
 
-def compile_model(model, precision: str = 'fp32', threads: Optional[int] = None):
+def compile_model(model, precision: str = 'fp32', threads: Optional[int] = None,
+                  input_shape: Optional[Sequence[int]] = None):
     """``model`` (see :func:`read_model`) compiled for the CPU, computing in ``precision`` ('fp32' or
     'bf16'; an int8 model runs its quantized layers in int8, the rest in ``precision``) on
-    ``threads`` threads (default: OpenVINO's choice)."""
+    ``threads`` threads (default: OpenVINO's choice). ``input_shape`` fixes a one-input model's
+    dynamic dimensions (a copy is reshaped; the CPU plugin's static-shape kernels were 5-13% faster
+    on HGNetV2 B0/B4 at batch 1 here); the compiled model then takes that shape only."""
     ov = _import('openvino')
     import openvino.properties as props
     import openvino.properties.hint as hints
@@ -114,7 +117,14 @@ def compile_model(model, precision: str = 'fp32', threads: Optional[int] = None)
     config = {hints.inference_precision: ov.Type.bf16 if precision == 'bf16' else ov.Type.f32}
     if threads is not None:
         config[props.inference_num_threads] = threads
-    return ov.Core().compile_model(read_model(model), 'CPU', config)
+    model = read_model(model)
+    if input_shape is not None:
+        if len(model.inputs) != 1:
+            raise ValueError(f'input_shape fixes the shape of a one-input model; this one has '
+                             f'{len(model.inputs)} inputs: leave input_shape=None')
+        model = model.clone()
+        model.reshape(list(input_shape))
+    return ov.Core().compile_model(model, 'CPU', config)
 
 
 def run(compiled_model, inputs: Inputs) -> List[np.ndarray]:

@@ -53,6 +53,20 @@ def test_onnx_converted_to_openvino_ir_computes_what_pytorch_does_in_fp32(b0, tm
         assert relative_error(torch.from_numpy(out), r) <= 1e-4
 
 
+def test_input_shape_compiles_a_static_copy_and_leaves_the_model_dynamic(b0):
+    onnx_file, x, ref = b0
+    model = hov.read_model(onnx_file)
+    compiled = hov.compile_model(model, 'fp32', threads=1, input_shape=x.shape)
+    assert compiled.inputs[0].get_partial_shape().is_static  # the batch axis is fixed to 2
+    for out, r in zip(hov.run(compiled, x), ref):
+        assert relative_error(torch.from_numpy(out), r) <= 1e-4
+    assert model.inputs[0].get_partial_shape().is_dynamic  # the caller's model is not reshaped
+    with pytest.raises(ValueError, match='one-input model; this one has 2 inputs'):
+        two = hov.read_model(onnx_file)
+        two.add_parameters([ov.opset13.parameter([1], ov.Type.f32, name='extra')])
+        hov.compile_model(two, input_shape=x.shape)
+
+
 def test_bf16_is_computed_in_bf16_where_the_cpu_has_it_and_stays_close(b0):
     if not hov.cpu_has_bf16():
         pytest.skip('this CPU has no native bf16 (AVX-512 BF16 or AMX)')
