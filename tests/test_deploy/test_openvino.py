@@ -61,9 +61,9 @@ def test_input_shape_compiles_a_static_copy_and_leaves_the_model_dynamic(b0):
     for out, r in zip(hov.run(compiled, x), ref):
         assert relative_error(torch.from_numpy(out), r) <= 1e-4
     assert model.inputs[0].get_partial_shape().is_dynamic  # the caller's model is not reshaped
+    two = hov.read_model(onnx_file)
+    two.add_parameters([ov.opset13.parameter([1], ov.Type.f32, name='extra')])
     with pytest.raises(ValueError, match='one-input model; this one has 2 inputs'):
-        two = hov.read_model(onnx_file)
-        two.add_parameters([ov.opset13.parameter([1], ov.Type.f32, name='extra')])
         hov.compile_model(two, input_shape=x.shape)
 
 
